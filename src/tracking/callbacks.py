@@ -1,0 +1,108 @@
+"""Keras callbacks: per-epoch MLflow logging, best weights by value, divergence detection.
+
+Each keeps small state, resets it in ``on_train_begin`` and treats ``logs`` as optional, like
+Keras's own callbacks. Unlike Keras's EarlyStopping, a missing monitored key is an error at the
+first epoch: a warning would silently disable best-weight selection.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import mlflow
+import numpy as np
+
+from tracking.errors import MonitorError
+
+
+def _is_better(value: float, best: float | None, mode: str) -> bool:
+    if math.isnan(value):
+        return False
+    if best is None:
+        return True
+    return value < best if mode == "min" else value > best
+
+
+def current_learning_rate(model: keras.Model) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+class MlflowEpochLogger(keras.callbacks.Callback):
+    """Logs every epoch's Keras metrics and the learning rate at step = Keras's epoch index.
+
+    Logging is asynchronous (about 4x cheaper than synchronous here); the caller flushes with
+    ``mlflow.flush_async_logging()`` before ending the run. ``history`` keeps what was logged, so
+    an interrupted run can still draw its curves up to the last finished epoch.
+    """
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.history: dict[str, list[float]] = {}
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.history = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        metrics = {k: float(v) for k, v in (logs or {}).items() if np.isscalar(v)}
+        metrics.setdefault("learning_rate", current_learning_rate(self.model))
+        for key, value in metrics.items():
+            self.history.setdefault(key, []).append(value)
+        finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+        mlflow.log_metrics(finite, step=epoch, run_id=self.run_id, synchronous=False)
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Remembers the weights of the best epoch *by value* of ``monitor`` (not the last one).
+
+    Args:
+        monitor: a key of Keras's epoch logs, e.g. ``val_loss``.
+        mode: ``min`` or ``max``.
+
+    After ``fit``, ``restore()`` puts the best weights back whether or not training stopped
+    early (see mlflow#12997 for what goes wrong otherwise).
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "min") -> None:
+        super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max' but got {mode!r}.")
+        self.monitor = monitor
+        self.mode = mode
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_weights: list[np.ndarray] | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.best, self.best_epoch, self.best_weights = None, None, None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise MonitorError(self.monitor, list(logs))
+        value = float(logs[self.monitor])
+        if _is_better(value, self.best, self.mode):
+            self.best, self.best_epoch = value, epoch
+            self.best_weights = self.model.get_weights()
+
+    def restore(self, model: keras.Model) -> bool:
+        """Set the best weights on ``model``; False if no epoch produced a finite value."""
+        if self.best_weights is None:
+            return False
+        model.set_weights(self.best_weights)
+        return True
+
+
+class DivergenceGuard(keras.callbacks.TerminateOnNaN):
+    """Keras's TerminateOnNaN (stops at the first NaN/inf batch loss) that remembers it fired."""
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.diverged = False
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged = True
+        super().on_batch_end(batch, logs)

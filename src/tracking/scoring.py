@@ -1,0 +1,33 @@
+"""Score any model URI (run, logged model, registry alias) on a dataset's test split."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from tracking.data import Dataset
+
+
+class Score(NamedTuple):
+    test_loss: float  # cross-entropy of the predicted probabilities (no regularisation term)
+    test_accuracy: float
+    n_test: int
+
+
+def score_probabilities(probabilities: np.ndarray, y_true: np.ndarray, n_classes: int) -> Score:
+    from sklearn.metrics import log_loss
+
+    probs = np.asarray(probabilities, dtype=np.float64)
+    accuracy = float(np.mean(probs.argmax(axis=1) == y_true))
+    loss = float(log_loss(y_true, probs, labels=list(range(n_classes))))
+    return Score(loss, accuracy, len(y_true))
+
+
+def score_model_uri(model_uri: str, dataset: Dataset) -> Score:
+    """Load ``model_uri`` fresh with ``mlflow.pyfunc`` and score it on the test split."""
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    probabilities = model.predict(dataset.x_test)
+    return score_probabilities(np.asarray(probabilities), dataset.y_test, dataset.n_classes)

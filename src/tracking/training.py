@@ -1,0 +1,181 @@
+"""One Keras training, tracked in one MLflow run from the first epoch to the registered model.
+
+Keras's ``fit()`` has no try/finally (a callback that raises skips ``on_train_end``), so every
+ending (completed, early stopping, pruned, diverged, interrupted, failed) is handled here, in the
+caller: the run always ends FINISHED, FAILED or KILLED with what existed so far logged.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import mlflow
+from mlflow import MlflowClient
+
+from tracking import artifacts, runs
+from tracking.config import TrainConfig
+from tracking.data import Dataset, load_dataset
+from tracking.registry import register_version
+
+log = logging.getLogger(__name__)
+
+
+class TrainResult(NamedTuple):
+    run_id: str
+    stop_reason: str  # completed | early_stopping | pruned | diverged | interrupted
+    best_epoch: int | None  # 0-based step of the best monitored value
+    best_value: float | None
+    test_loss: float | None
+    test_accuracy: float | None
+    model_uri: str | None
+    history: dict[str, list[float]]
+
+
+def default_run_name(config: TrainConfig) -> str:
+    layers = "x".join(str(u) for u in config.units)
+    return f"{config.dataset}-mlp-{layers}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def train(
+    config: TrainConfig,
+    *,
+    dataset: Dataset | None = None,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    extra_callbacks: Sequence[Any] = (),
+    register: bool = True,
+    verbose: int = 2,
+) -> TrainResult:
+    """Train ``config`` in a new MLflow run and return what happened.
+
+    An extra callback may end the run for its own reason: it sets ``model.stop_training`` and
+    its attribute ``stop_reason`` (e.g. ``"pruned"``); the run is then tagged with that reason,
+    scores nothing on the test split and logs no model.
+    """
+    import keras
+
+    from tracking.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger
+
+    keras.backend.clear_session()  # flat memory across sweep trials
+    gc.collect()
+    dataset = dataset if dataset is not None else load_dataset(config)
+    run_id = runs.open_run(run_name or default_run_name(config), parent_run_id=parent_run_id,
+                           tags=tags)
+    epoch_log = MlflowEpochLogger(run_id)
+    best = BestWeights(config.monitor, config.monitor_mode)
+    status, stop_reason = "FAILED", "failed"
+    try:
+        artifacts.log_params(run_id, {**config.as_params(), **dataset.facts(),
+                                      "data_source": dataset.source})
+        artifacts.log_dataset_inputs(run_id, dataset)
+        keras.utils.set_random_seed(config.seed)
+        from tracking.model import build_model, summary_text
+
+        model = build_model(config, dataset.n_features, dataset.n_classes)
+        MlflowClient().log_text(run_id, summary_text(model), "model_summary.txt")
+        guard = DivergenceGuard()
+        early = keras.callbacks.EarlyStopping(
+            monitor=config.monitor, mode=config.monitor_mode, patience=config.patience
+        )
+        has_val = len(dataset.x_val) > 0
+        started = time.perf_counter()
+        model.fit(
+            dataset.x_train,
+            dataset.y_train,
+            validation_data=(dataset.x_val, dataset.y_val) if has_val else None,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            shuffle=True,
+            callbacks=[epoch_log, guard, best, early, *extra_callbacks],
+            verbose=verbose,
+        )
+        fit_seconds = time.perf_counter() - started
+        stop_reason = _stop_reason(guard.diverged, early.stopped_epoch, extra_callbacks)
+        result = _finish(config, dataset, model, best, epoch_log.history, run_id, stop_reason,
+                         register)
+        mlflow.log_metric("fit_seconds", fit_seconds, run_id=run_id)
+        status = "FINISHED"
+        return result
+    except (KeyboardInterrupt, runs.Terminated):
+        status, stop_reason = "KILLED", "interrupted"
+        log.warning("interrupted: run %s ends KILLED with %d epoch(s) logged", run_id,
+                    len(epoch_log.history.get("loss", [])))
+        raise
+    except BaseException as error:
+        MlflowClient().set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:5000])
+        raise
+    finally:
+        MlflowClient().set_tag(run_id, "stop_reason", stop_reason)
+        if status != "FINISHED":
+            _log_partial(run_id, config, best, epoch_log.history, stop_reason)
+        runs.close_run(run_id, status)
+
+
+def _stop_reason(diverged: bool, stopped_epoch: int, extra_callbacks: Sequence[Any]) -> str:
+    if diverged:
+        return "diverged"
+    for callback in extra_callbacks:
+        reason = getattr(callback, "stop_reason", None)
+        if reason:
+            return str(reason)
+    return "early_stopping" if stopped_epoch > 0 else "completed"
+
+
+def _finish(
+    config: TrainConfig,
+    dataset: Dataset,
+    model: Any,
+    best: Any,
+    history: dict[str, list[float]],
+    run_id: str,
+    stop_reason: str,
+    register: bool,
+) -> TrainResult:
+    """Restore the best weights, score them on the test split, log the rest."""
+    epochs_trained = len(history.get("loss", []))
+    summary: dict[str, float] = {"epochs_trained": epochs_trained}
+    if best.best_epoch is not None:
+        summary["best_epoch"] = best.best_epoch
+        for key in ("val_loss", "val_accuracy", "loss", "accuracy"):
+            if key in history and (key.startswith("val_") or "val_loss" not in history):
+                summary[f"best_{key}"] = history[key][best.best_epoch]
+    artifacts.log_curves(run_id, history, monitor=config.monitor, best_step=best.best_epoch,
+                         stop_reason=stop_reason)
+    test_loss = test_accuracy = None
+    model_uri = None
+    if stop_reason != "pruned" and best.restore(model):
+        test_loss, test_accuracy = (float(v) for v in model.evaluate(
+            dataset.x_test, dataset.y_test, batch_size=1024, verbose=0))
+        summary.update(test_loss=test_loss, test_accuracy=test_accuracy)
+        y_pred = model.predict(dataset.x_test, batch_size=1024, verbose=0).argmax(axis=1)
+        artifacts.log_confusion(run_id, dataset.y_test, y_pred, dataset.class_names)
+        model_uri = artifacts.log_model(model, dataset.x_test)
+        if register and config.registered_model_name:
+            register_version(model_uri, config.registered_model_name, run_id=run_id,
+                             tags={"test_accuracy": f"{test_accuracy:.6f}",
+                                   "test_loss": f"{test_loss:.6f}"})
+    mlflow.log_metrics({k: v for k, v in summary.items() if math.isfinite(v)}, run_id=run_id)
+    log.info("run %s: %s after %d epoch(s); best epoch %s; test accuracy %s", run_id,
+             stop_reason, epochs_trained, None if best.best_epoch is None else best.best_epoch + 1,
+             "n/a" if test_accuracy is None else f"{test_accuracy:.4f}")
+    return TrainResult(run_id, stop_reason, best.best_epoch, best.best, test_loss, test_accuracy,
+                       model_uri, history)
+
+
+def _log_partial(run_id: str, config: TrainConfig, best: Any,
+                 history: dict[str, list[float]], stop_reason: str) -> None:
+    """On failure or interruption: curves to the last finished epoch, never a model."""
+    try:
+        mlflow.flush_async_logging()
+        artifacts.log_curves(run_id, history, monitor=config.monitor, best_step=best.best_epoch,
+                             stop_reason=stop_reason)
+        mlflow.log_metric("epochs_trained", len(history.get("loss", [])), run_id=run_id)
+    except Exception:  # the run must still be closed; say why the extras are missing
+        log.exception("could not log the partial curves of run %s", run_id)
