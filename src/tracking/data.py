@@ -1,0 +1,232 @@
+"""Datasets as flat float32 features and int64 labels, split the same way for every run.
+
+Order of operations, all seeded by ``config.seed`` (same config -> identical arrays):
+1. the test split: MNIST's official 10 000, or a stratified 20 % of digits / the CSV. It never
+   depends on ``max_train_samples`` or ``validation_split``;
+2. ``max_train_samples`` caps the remaining training pool (a random subset);
+3. ``validation_split`` of that pool becomes the validation set (stratified when possible);
+4. CSV features are min-max scaled with the minimum and maximum of the training rows only.
+
+``check_source`` runs before TensorFlow is imported, so a bad CSV is refused in a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from tracking import _mnist_offline
+from tracking.config import TrainConfig
+from tracking.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+TEST_FRACTION = 0.2
+MIN_CSV_ROWS = 10
+MNIST_POOL = 60_000
+DIGITS_ROWS = 1_797
+
+
+class Dataset(NamedTuple):
+    """One dataset, split and scaled: x float32 (n, n_features), y int64 in 0..n_classes-1."""
+
+    name: str
+    source: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    def facts(self) -> dict[str, int]:
+        return {
+            "n_train": len(self.y_train),
+            "n_val": len(self.y_val),
+            "n_test": len(self.y_test),
+            "n_classes": self.n_classes,
+            "n_features": self.n_features,
+        }
+
+
+def check_source(config: TrainConfig) -> None:
+    """Raise ConfigError if the data cannot work, without importing TensorFlow."""
+    if config.dataset == "mnist":
+        n_pool = MNIST_POOL  # the official test split is separate
+    else:
+        n_rows = len(_read_csv(config)) if config.dataset == "csv" else DIGITS_ROWS
+        n_pool = n_rows - _n_test(n_rows)
+    _pool_sizes(config, n_pool)
+
+
+def load_dataset(config: TrainConfig, *, cache_dir: Path | None = None) -> Dataset:
+    """Load, split and scale ``config.dataset``; MNIST is cached in ``cache_dir``."""
+    if config.dataset == "mnist":
+        mnist, source = _mnist_offline.load_mnist(cache_dir or _default_cache_dir())
+        pool = (mnist.x_train.astype(np.float32) / 255, mnist.y_train)
+        test = (mnist.x_test.astype(np.float32) / 255, mnist.y_test)
+        return _finish("mnist", source, pool, test, tuple(map(str, range(10))), config, False)
+    if config.dataset == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        x, y = digits.data.astype(np.float32) / 16, digits.target.astype(np.int64)
+        names, source, scale = tuple(map(str, range(10))), "sklearn.datasets.load_digits", False
+    elif config.dataset == "csv":
+        frame = _read_csv(config)
+        y, names = _encode_labels(frame[config.label_column])
+        x = frame.drop(columns=config.label_column).to_numpy(dtype=np.float32)
+        source, scale = str(Path(config.data_path).expanduser().resolve()), True
+    else:
+        raise ConfigError("dataset", config.dataset, "is not supported", "use mnist, digits or csv")
+    keep, held = _split(y, _n_test(len(y)), config.seed)
+    pool, test = (x[keep], y[keep]), (x[held], y[held])
+    return _finish(config.dataset, source, pool, test, names, config, scale)
+
+
+def _default_cache_dir() -> Path:
+    # Where Keras keeps its datasets (honours KERAS_HOME like Keras does).
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "datasets"
+
+
+def _finish(
+    name: str,
+    source: str,
+    pool: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    class_names: tuple[str, ...],
+    config: TrainConfig,
+    minmax: bool,
+) -> Dataset:
+    """Cap the training pool, take the validation split, scale by the training rows."""
+    x, y = pool
+    n_keep, n_val = _pool_sizes(config, len(y))
+    if n_keep < len(y):
+        kept, _ = _split(y, len(y) - n_keep, config.seed)
+        x, y = x[kept], y[kept]
+    train, val = _split(y, n_val, config.seed)
+    parts = [x[train], x[val], test[0]]
+    if minmax:
+        low, high = parts[0].min(axis=0), parts[0].max(axis=0)
+        span = np.where(high > low, high - low, 1.0).astype(np.float32)  # constant column -> 0
+        parts = [(p - low) / span for p in parts]
+    x_train, x_val, x_test = (np.ascontiguousarray(p, dtype=np.float32) for p in parts)
+    y_train, y_val, y_test = (np.asarray(v, dtype=np.int64) for v in (y[train], y[val], test[1]))
+    return Dataset(name, source, x_train, y_train, x_val, y_val, x_test, y_test, class_names)
+
+
+def _n_test(n_rows: int) -> int:
+    return _ceil(TEST_FRACTION * n_rows)
+
+
+def _ceil(value: float) -> int:
+    return math.ceil(round(value, 6))  # 0.7 * 100 is 70.00000000000001
+
+
+def _pool_sizes(config: TrainConfig, n_pool: int) -> tuple[int, int]:
+    """(rows kept after max_train_samples, of which validation); refuse an empty training set."""
+    n_keep = min(config.max_train_samples or n_pool, n_pool)
+    n_val = _ceil(config.validation_split * n_keep)
+    if n_keep - n_val < 1:
+        name = "max_train_samples" if config.max_train_samples else "validation_split"
+        raise ConfigError(
+            name,
+            getattr(config, name),
+            f"leaves no training rows ({n_keep} rows, {n_val} of them for validation)",
+            "pass a larger -P max_train_samples or a smaller -P validation_split",
+        )
+    return n_keep, n_val
+
+
+def _split(y: np.ndarray, n_held: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held out) with ``n_held`` held out, stratified when every class allows."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    if n_held == 0:
+        return index, index[:0]
+    try:
+        kept, held = train_test_split(index, test_size=n_held, random_state=seed, stratify=y)
+    except ValueError:  # a class with one row, or fewer held-out rows than classes
+        kept, held = train_test_split(index, test_size=n_held, random_state=seed)
+    return kept, held
+
+
+def _encode_labels(labels: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Codes 0..k-1 by sorted unique value; names keep the original values ("3".."8")."""
+    numeric = pd.api.types.is_numeric_dtype(labels)
+    values, codes = np.unique(
+        labels.to_numpy() if numeric else labels.astype(str), return_inverse=True
+    )
+    names = tuple(str(int(v)) if numeric and float(v).is_integer() else str(v) for v in values)
+    return codes.astype(np.int64), names
+
+
+def _read_csv(config: TrainConfig) -> pd.DataFrame:
+    """Read ``data_path`` and refuse what a classifier cannot train on, naming the culprit."""
+    path, label = Path(config.data_path).expanduser(), config.label_column
+
+    def refuse(problem: str, fix: str) -> ConfigError:
+        return ConfigError("data_path", config.data_path, problem, fix)
+
+    if not path.exists():
+        raise refuse("does not exist", f"pass the path of a CSV file (relative to {Path.cwd()})")
+    if not path.is_file():
+        raise refuse("is not a file", "pass the path of a CSV file, not a directory")
+    try:
+        if path.stat().st_size == 0:
+            raise refuse("is an empty file", "pass a CSV file with a header row and data rows")
+        with path.open(encoding="utf-8", newline="") as f:
+            header = f.readline()
+        # winequality-red.csv separates with ';', most CSVs with ','.
+        sep = max([",", ";", "\t"], key=header.count)
+        frame = pd.read_csv(path, sep=sep)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise refuse(f"could not be read as CSV ({e})", "pass a UTF-8 CSV with a header row") from e
+    if label not in frame.columns:
+        raise ConfigError(
+            "label_column",
+            label,
+            f"is not a column of {path.name}",
+            f"pass one of: {', '.join(map(str, frame.columns))}",
+        )
+    features = frame.drop(columns=label)
+    text = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if text:
+        raise refuse(
+            f"has non-numeric feature columns: {', '.join(text)}",
+            "drop or encode them as numbers (or pass one as -P label_column)",
+        )
+    if features.shape[1] == 0:
+        raise refuse(f"has no feature column besides {label!r}", "pass a CSV with features")
+    empty = [str(c) for c in frame.columns if frame[c].isna().any()]
+    if empty:
+        raise refuse(f"has empty cells in columns: {', '.join(empty)}", "fill or drop those rows")
+    if frame[label].nunique() < 2:
+        raise ConfigError(
+            "label_column",
+            label,
+            f"has fewer than 2 distinct values in {path.name}",
+            "a classifier needs at least 2 classes; pass the column that holds the class",
+        )
+    if len(frame) < MIN_CSV_ROWS:
+        raise refuse(
+            f"has only {len(frame)} data rows; need at least {MIN_CSV_ROWS}",
+            "pass a larger CSV (20 % of rows are held out for the test split)",
+        )
+    return frame
