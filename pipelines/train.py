@@ -18,6 +18,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_source(config)
     except ConfigError as error:
         return _cli.fail(error)
+    except SystemExit as done:  # argparse: --help, or a flag it could not parse (already said)
+        return int(done.code or 0)
 
     from tracking.runs import Terminated, raise_on_sigterm
     from tracking.training import train

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,23 @@ os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session")
+def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite store with MLflow's schema migrations applied (about 1 s), copied per test."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    SqlAlchemyStore(f"sqlite:///{path}", str(path.parent / "mlruns"))
+    return path
+
+
 @pytest.fixture(autouse=True)
-def tracking_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def tracking_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _migrated_store: Path
+) -> str:
     import mlflow
 
+    shutil.copy(_migrated_store, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)

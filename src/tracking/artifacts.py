@@ -22,8 +22,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def param_text(value: Any) -> str:
+    """Params as MLproject spells them: booleans lower-case, like ``-P batch_norm=true``."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def log_params(run_id: str, params: Mapping[str, Any]) -> None:
-    mlflow.log_params({k: str(v) for k, v in params.items()}, run_id=run_id, synchronous=True)
+    """Log params, skipping those already on the run.
+
+    ``mlflow run`` logs the entry point's parameters itself (empty strings as ``''``); MLflow
+    refuses to change a param, so ours would fail for the same value written differently.
+    """
+    existing = MlflowClient().get_run(run_id).data.params
+    new = {k: param_text(v) for k, v in params.items() if k not in existing}
+    mlflow.log_params(new, run_id=run_id, synchronous=True)
 
 
 def log_dataset_inputs(run_id: str, dataset: Dataset) -> None:

@@ -159,8 +159,8 @@ def _finish(
         model_uri = artifacts.log_model(model, dataset.x_test)
         if register and config.registered_model_name:
             register_version(model_uri, config.registered_model_name, run_id=run_id,
-                             tags={"test_accuracy": f"{test_accuracy:.6f}",
-                                   "test_loss": f"{test_loss:.6f}"})
+                             tags={"test_accuracy": repr(test_accuracy),
+                                   "test_loss": repr(test_loss)})
     mlflow.log_metrics({k: v for k, v in summary.items() if math.isfinite(v)}, run_id=run_id)
     log.info("run %s: %s after %d epoch(s); best epoch %s; test accuracy %s", run_id,
              stop_reason, epochs_trained, None if best.best_epoch is None else best.best_epoch + 1,

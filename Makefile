@@ -1,0 +1,45 @@
+# Two commands for a newcomer: `make run` (train on MNIST, tracked in ./mlflow.db) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+ARGS ?=
+
+.PHONY: setup run sweep ui dashboard test test-fast test-slow lint clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+run: setup          ## train once with the defaults (full MNIST); extra: ARGS="-P epochs=5"
+	$(BIN)/mlflow run . --env-manager local $(ARGS)
+
+sweep: setup        ## an Optuna study; extra: ARGS="-P n_trials=20"
+	$(BIN)/mlflow run . -e sweep --env-manager local $(ARGS)
+
+ui: setup           ## the MLflow UI on http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
+
+dashboard: setup    ## optuna-dashboard on http://127.0.0.1:8080
+	$(BIN)/optuna-dashboard sqlite:///optuna.db --port 8080
+
+test: setup lint    ## what CI runs: the default suite, then the slow end-to-end cases
+	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m slow
+
+test-fast: setup
+	$(BIN)/python -m pytest -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+lint: setup
+	$(BIN)/ruff check src pipelines tests benchmarks
+	$(BIN)/ruff format --check src pipelines tests benchmarks
+
+clean:
+	rm -rf $(VENV) mlflow.db mlruns optuna.db

@@ -1,0 +1,193 @@
+"""The training entry point, end to end: real Keras on sklearn's digits, real SQLite tracking."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from pipelines.train import main
+from tracking.config import TrainConfig
+from tracking.data import load_dataset
+from tracking.training import train
+
+FAST = ["--dataset", "digits", "--hidden-units", "32", "--epochs", "3", "--seed", "7"]
+FAST_CONFIG = TrainConfig(dataset="digits", hidden_units="32", epochs=3, seed=7)
+
+
+def _runs() -> list[mlflow.entities.Run]:
+    return mlflow.search_runs(search_all_experiments=True, output_format="list")
+
+
+def _only_run() -> mlflow.entities.Run:
+    (run,) = _runs()
+    return run
+
+
+def _steps(run_id: str, key: str) -> list[int]:
+    return [m.step for m in MlflowClient().get_metric_history(run_id, key)]
+
+
+@pytest.mark.timeout(600)
+def test_mlflow_run_end_to_end(repo: Path, tmp_path: Path, tracking_store: str) -> None:
+    """`mlflow run . --env-manager local` as a user types it, then everything it promises."""
+    params = ["dataset=digits", "epochs=3", "hidden_units=32", "seed=3", "registered_model_name=e2e"]
+    command = [sys.executable, "-m", "mlflow", "run", str(repo), "--env-manager", "local"]
+    for p in params:
+        command += ["-P", p]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_store, "PATH": _venv_path()}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    run = _only_run()
+    run_id = run.info.run_id
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["stop_reason"] == "completed"
+    n = int(run.data.metrics["epochs_trained"])
+    assert n == 3
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+        assert _steps(run_id, key) == list(range(n)), key
+    for key in ("best_epoch", "best_val_loss", "best_val_accuracy", "test_loss", "test_accuracy"):
+        assert key in run.data.metrics
+    config = TrainConfig(dataset="digits", epochs=3, hidden_units="32", seed=3,
+                         registered_model_name="e2e")
+    assert run.data.params["learning_rate"] == "0.001"
+    assert run.data.params["hidden_units"] == "32"
+    dataset = load_dataset(config)
+    for fact, value in dataset.facts().items():
+        assert run.data.params[fact] == str(value)
+    artifacts = {a.path for a in MlflowClient().list_artifacts(run_id)}
+    artifacts |= {a.path for a in MlflowClient().list_artifacts(run_id, "plots")}
+    assert {"history.csv", "model_summary.txt", "plots/loss_curve.png",
+            "plots/accuracy_curve.png", "plots/confusion_matrix.png"} <= artifacts
+    contexts = {d.dataset.name: d.tags[0].value for d in run.inputs.dataset_inputs}
+    assert contexts == {"digits-train": "training", "digits-validation": "validation",
+                        "digits-test": "testing"}
+
+    (version,) = MlflowClient().search_model_versions("name='e2e'")
+    assert version.run_id == run_id
+    assert float(version.tags["test_accuracy"]) == pytest.approx(run.data.metrics["test_accuracy"])
+    model = mlflow.pyfunc.load_model("models:/e2e/1")
+    accuracy = float(np.mean(np.asarray(model.predict(dataset.x_test)).argmax(1) == dataset.y_test))
+    assert accuracy == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
+
+
+def _venv_path() -> str:
+    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def test_best_weights_are_logged_model_weights_after_early_stopping() -> None:
+    config = dataclasses.replace(FAST_CONFIG, epochs=30, learning_rate=0.05, patience=2)
+    result = train(config)
+    run = mlflow.get_run(result.run_id)
+    assert result.stop_reason == "early_stopping" == run.data.tags["stop_reason"]
+    val = [m.value for m in MlflowClient().get_metric_history(result.run_id, "val_loss")]
+    assert result.best_epoch == int(np.argmin(val)) == run.data.metrics["best_epoch"]
+    assert len(val) == result.best_epoch + 1 + config.patience
+    # The logged model carries the best epoch's weights: its validation loss is the best one.
+    model = mlflow.tensorflow.load_model(result.model_uri)
+    dataset = load_dataset(config)
+    val_loss = model.evaluate(dataset.x_val, dataset.y_val, verbose=0)[0]
+    assert val_loss == pytest.approx(min(val), rel=1e-4)
+
+
+def test_same_parameters_give_the_same_metrics() -> None:
+    config = dataclasses.replace(FAST_CONFIG, epochs=2, registered_model_name="")
+    first, second = train(config), train(config)
+    assert first.history["val_loss"] == second.history["val_loss"]
+    assert first.test_accuracy == second.test_accuracy
+    assert mlflow.get_run(first.run_id).info.run_name != mlflow.get_run(second.run_id).info.run_name \
+        or first.run_id != second.run_id
+
+
+def test_diverging_run_stops_at_once() -> None:
+    assert main([*FAST, "--epochs", "10", "--optimizer", "sgd", "--learning-rate", "1e9"]) == 0
+    run = _only_run()
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["stop_reason"] == "diverged"
+    assert run.data.metrics["epochs_trained"] == 1
+    assert not MlflowClient().search_model_versions("name='mnist-mlp'")
+
+
+class _Boom(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch == 1:
+            raise RuntimeError("disk full")
+
+
+def test_exception_ends_failed_with_reason_and_partial_curves() -> None:
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(dataclasses.replace(FAST_CONFIG, epochs=5), extra_callbacks=[_Boom()])
+    run = _only_run()
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"] == "RuntimeError: disk full"
+    assert _steps(run.info.run_id, "val_loss") == [0, 1]
+    paths = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    assert "plots/loss_curve.png" in paths
+    assert not MlflowClient().search_model_versions("name='mnist-mlp'")
+
+
+class _StopAsPruned(keras.callbacks.Callback):
+    stop_reason: str | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch == 1:
+            self.model.stop_training, self.stop_reason = True, "pruned"
+
+
+def test_callback_stop_reason_logs_no_model_and_no_test_score() -> None:
+    result = train(dataclasses.replace(FAST_CONFIG, epochs=5), extra_callbacks=[_StopAsPruned()])
+    run = mlflow.get_run(result.run_id)
+    assert (result.stop_reason, run.data.tags["stop_reason"], run.info.status) == (
+        "pruned", "pruned", "FINISHED")
+    assert result.model_uri is None and "test_accuracy" not in run.data.metrics
+    assert _steps(result.run_id, "loss") == [0, 1]
+
+
+def test_csv_dataset_trains(tmp_path: Path) -> None:
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame.rename(columns={"target": "quality"})
+    frame["quality"] += 5
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    assert main(["--dataset", "csv", "--data-path", str(tmp_path / "wine.csv"),
+                 "--hidden-units", "16", "--epochs", "3", "--batch-size", "16"]) == 0
+    run = _only_run()
+    assert run.data.params["n_classes"] == "3" and run.data.params["n_features"] == "13"
+    assert run.data.params["data_source"].endswith("wine.csv")
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_mid_training_ends_killed_with_curves(repo: Path, tracking_store: str) -> None:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_store, "PYTHONPATH": str(repo)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.train", *FAST, "--epochs", "1000", "--batch-size", "8",
+         "--patience", "1000"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        runs = _runs()
+        if runs and len(_steps(runs[0].info.run_id, "loss")) >= 2:
+            break
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 130
+    run = _only_run()
+    assert run.info.status == "KILLED"
+    assert run.data.tags["stop_reason"] == "interrupted"
+    n = int(run.data.metrics["epochs_trained"])
+    assert n >= 2 and _steps(run.info.run_id, "loss") == list(range(n))
+    paths = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
+    assert "plots/loss_curve.png" in paths

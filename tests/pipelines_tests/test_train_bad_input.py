@@ -1,0 +1,110 @@
+"""Bad input: one line naming parameter, value and fix; exit 2; no traceback; nothing created."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from pipelines.train import main
+
+CASES = {
+    "learning_rate zero": (["--learning-rate", "0"], "learning_rate=0.0"),
+    "learning_rate negative": (["--learning-rate", "-0.01"], "learning_rate=-0.01"),
+    "dropout one": (["--dropout", "1"], "dropout=1.0"),
+    "dropout negative": (["--dropout", "-0.1"], "dropout=-0.1"),
+    "batch_size zero": (["--batch-size", "0"], "batch_size=0"),
+    "epochs zero": (["--epochs", "0"], "epochs=0"),
+    "optimizer unknown": (["--optimizer", "adamw"], "optimizer='adamw'"),
+    "activation unknown": (["--activation", "reluu"], "activation='reluu'"),
+    "dataset unknown": (["--dataset", "cifar10"], "dataset='cifar10'"),
+    "hidden_units negative": (["--hidden-units", "300,-5"], "hidden_units='300,-5'"),
+    "hidden_units words": (["--hidden-units", "big"], "hidden_units='big'"),
+    "monitor misspelled": (["--monitor", "val_acc"], "monitor='val_acc'"),
+    "monitor without validation": (
+        ["--monitor", "val_loss", "--validation-split", "0"], "monitor='val_loss'"),
+    "epochs not a number": (["--epochs", "ten"], "--epochs"),
+    "csv without path": (["--dataset", "csv"], "data_path=''"),
+    "csv missing file": (["--dataset", "csv", "--data-path", "nope.csv"], "data_path='nope.csv'"),
+}
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def _csv_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    good_rows = "".join(f"{i},{i * 2},{i % 3}\n" for i in range(30))
+    no_label = _write(tmp_path / "no_label.csv", "a,b,target\n" + good_rows)
+    text_feature = _write(tmp_path / "text.csv", "a,colour,quality\n" + "".join(
+        f"{i},red,{i % 3}\n" for i in range(30)))
+    unreadable = tmp_path / "locked.csv"
+    unreadable.mkdir()
+    return {
+        "csv without label column": (
+            ["--dataset", "csv", "--data-path", no_label], "label_column='quality'"),
+        "csv non-numeric feature": (
+            ["--dataset", "csv", "--data-path", text_feature], "colour"),
+        "csv path is a directory": (
+            ["--dataset", "csv", "--data-path", str(unreadable)], "data_path="),
+    }
+
+
+def _check_refused(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in err if " INFO " not in line]
+    assert code == 2
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ") and expected in err[0], err[0]
+    assert "Traceback" not in err[0]
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
+    assert MlflowClient().search_registered_models() == []
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_refused_in_one_line(case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv, expected = CASES[case]
+    _check_refused(argv, expected, capsys)
+
+
+@pytest.mark.parametrize(
+    "case", ["csv without label column", "csv non-numeric feature", "csv path is a directory"])
+def test_bad_csv_is_refused_in_one_line(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv, expected = _csv_cases(tmp_path)[case]
+    _check_refused(argv, expected, capsys)
+
+
+def test_bad_input_is_refused_before_tensorflow_is_imported(repo: Path) -> None:
+    code = (
+        "import sys; from pipelines.train import main; rc = main(['--dropout', '2']);"
+        "print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.stdout.split() == ["2", "False", "False"], done.stderr
+
+
+def test_bad_input_under_mlflow_run_fails_its_run(repo: Path, tmp_path: Path,
+                                                  tracking_store: str) -> None:
+    """`mlflow run` opens a run before our code starts: it must end FAILED, not RUNNING."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_store,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", str(repo), "--env-manager", "local",
+         "-P", "learning_rate=0", "-P", "dataset=digits"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )
+    assert done.returncode != 0
+    assert "error: learning_rate=0.0 must be greater than 0" in done.stderr
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.info.status == "FAILED"
+    assert MlflowClient().search_registered_models() == []
