@@ -19,6 +19,7 @@ def score_probabilities(probabilities: np.ndarray, y_true: np.ndarray, n_classes
     from sklearn.metrics import log_loss
 
     probs = np.asarray(probabilities, dtype=np.float64)
+    probs = probs / probs.sum(axis=1, keepdims=True)  # float32 softmax rows sum to 1 +- 1e-7
     accuracy = float(np.mean(probs.argmax(axis=1) == y_true))
     loss = float(log_loss(y_true, probs, labels=list(range(n_classes))))
     return Score(loss, accuracy, len(y_true))
