@@ -12,13 +12,19 @@ import sys
 from collections.abc import Sequence
 
 from pipelines import _cli
-from tracking.config import TrainConfig, add_dataclass_flags, config_from_namespace, validate
 from tracking.config import OneLineParser as Parser
+from tracking.config import TrainConfig, add_dataclass_flags, config_from_namespace, validate
 from tracking.data import check_source
 from tracking.errors import ConfigError
 
-DATA_FIELDS = ("dataset", "data_path", "label_column", "validation_split", "max_train_samples",
-               "seed")
+DATA_FIELDS = (
+    "dataset",
+    "data_path",
+    "label_column",
+    "validation_split",
+    "max_train_samples",
+    "seed",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,11 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "registered model alias or version such as models:/mnist-mlp@champion"
         )
     with mlflow.start_run(run_name=f"evaluate-{dataset.name}") as run:
-        log_params(run.info.run_id, {"model_uri": options.model_uri,
-                                     **{k: getattr(data_config, k) for k in DATA_FIELDS}})
+        log_params(
+            run.info.run_id,
+            {"model_uri": options.model_uri, **{k: getattr(data_config, k) for k in DATA_FIELDS}},
+        )
         mlflow.log_metrics({"test_loss": score.test_loss, "test_accuracy": score.test_accuracy})
-    print(f"{options.model_uri}: test accuracy {score.test_accuracy:.4f}, "
-          f"test loss {score.test_loss:.4f} on {score.n_test} {dataset.name} test rows")
+    print(
+        f"{options.model_uri}: test accuracy {score.test_accuracy:.4f}, "
+        f"test loss {score.test_loss:.4f} on {score.n_test} {dataset.name} test rows"
+    )
     return 0
 
 

@@ -25,9 +25,7 @@ def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def tracking_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _migrated_store: Path
-) -> str:
+def tracking_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _migrated_store: Path) -> str:
     import mlflow
 
     shutil.copy(_migrated_store, tmp_path / "mlflow.db")

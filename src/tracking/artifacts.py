@@ -87,7 +87,9 @@ def log_curves(
     MlflowClient().log_text(run_id, history_frame(history).to_csv(index=False), "history.csv")
 
 
-def log_confusion(run_id: str, y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]) -> None:
+def log_confusion(
+    run_id: str, y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]
+) -> None:
     info = plots.confusion_info(y_true, y_pred, names)
     fig = plots.plot_confusion(info)
     MlflowClient().log_figure(run_id, fig, "plots/confusion_matrix.png")

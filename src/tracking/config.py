@@ -56,10 +56,12 @@ class TrainConfig:
         default="he_normal", metadata=_opt("hidden-layer initializer", choices=INITIALIZERS)
     )
     batch_norm: bool = field(default=False, metadata=_opt("BatchNormalization after each Dense"))
-    dropout: float = field(default=0.0, metadata=_opt("Dropout rate after each hidden layer"))
+    dropout: float = field(default=0.2, metadata=_opt("Dropout rate after each hidden layer"))
     l2: float = field(default=0.0, metadata=_opt("L2 factor on every hidden kernel"))
     # optimiser
-    optimizer: str = field(default="adam", metadata=_opt("adam | sgd | rmsprop", choices=OPTIMIZERS))
+    optimizer: str = field(
+        default="adam", metadata=_opt("adam | sgd | rmsprop", choices=OPTIMIZERS)
+    )
     learning_rate: float = field(default=1e-3, metadata=_opt("optimizer learning rate"))
     # fit
     epochs: int = field(default=20, metadata=_opt("maximum number of epochs"))
@@ -102,7 +104,12 @@ def validate(config: TrainConfig) -> TrainConfig:
         ("activation", ACTIVATIONS),
         ("kernel_initializer", INITIALIZERS),
     ):
-        need(getattr(c, name) in choices, name, "is not supported", f"use one of {', '.join(choices)}")
+        need(
+            getattr(c, name) in choices,
+            name,
+            "is not supported",
+            f"use one of {', '.join(choices)}",
+        )
     need(
         _positive_ints(c.hidden_units),
         "hidden_units",

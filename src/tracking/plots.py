@@ -66,8 +66,13 @@ def plot_learning_curve(info: CurveInfo) -> Figure:
         if info.best_epoch < len(info.epochs):
             # Epochs after the best one did not improve the monitored value: the tutorials' "start
             # of overfitting" region, shaded so nobody has to find it by eye.
-            ax.axvspan(info.best_epoch, info.epochs[-1], color="tab:red", alpha=0.06,
-                       label="after the best epoch")
+            ax.axvspan(
+                info.best_epoch,
+                info.epochs[-1],
+                color="tab:red",
+                alpha=0.06,
+                label="after the best epoch",
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel(info.metric)
     ax.set_title(f"{info.metric}: train vs validation (stopped: {info.stop_reason})")

@@ -19,8 +19,12 @@ def register_version(
     version = mlflow.register_model(model_uri, name, tags=dict(tags or {}))
     client = MlflowClient()
     if version.run_id != run_id:  # the logged model knows its run; make sure the version does
-        log.warning("registered version %s has run_id %s, expected %s", version.version,
-                    version.run_id, run_id)
+        log.warning(
+            "registered version %s has run_id %s, expected %s",
+            version.version,
+            version.run_id,
+            run_id,
+        )
     client.set_tag(run_id, "registered_model_version", f"{name}/{version.version}")
     log.info("registered %s version %s from run %s", name, version.version, run_id)
     return version

@@ -13,13 +13,23 @@ DATA = ["--dataset", "digits", "--seed", "5"]
 def test_evaluate_scores_the_registered_model_as_its_run_did(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    result = train(TrainConfig(dataset="digits", seed=5, hidden_units="32", epochs=3,
-                               registered_model_name="digits-mlp"))
+    result = train(
+        TrainConfig(
+            dataset="digits",
+            seed=5,
+            hidden_units="32",
+            epochs=3,
+            registered_model_name="digits-mlp",
+        )
+    )
     assert main(["--model-uri", "models:/digits-mlp/1", *DATA]) == 0
     out = capsys.readouterr().out
     assert f"test accuracy {result.test_accuracy:.4f}" in out
-    runs = mlflow.search_runs(search_all_experiments=True, output_format="list",
-                              filter_string="attributes.run_name LIKE 'evaluate-%'")
+    runs = mlflow.search_runs(
+        search_all_experiments=True,
+        output_format="list",
+        filter_string="attributes.run_name LIKE 'evaluate-%'",
+    )
     (run,) = runs
     assert run.data.metrics["test_accuracy"] == pytest.approx(result.test_accuracy, abs=1e-6)
     assert run.data.params["model_uri"] == "models:/digits-mlp/1"

@@ -27,7 +27,9 @@ CASES = {
     "hidden_units words": (["--hidden-units", "big"], "hidden_units='big'"),
     "monitor misspelled": (["--monitor", "val_acc"], "monitor='val_acc'"),
     "monitor without validation": (
-        ["--monitor", "val_loss", "--validation-split", "0"], "monitor='val_loss'"),
+        ["--monitor", "val_loss", "--validation-split", "0"],
+        "monitor='val_loss'",
+    ),
     "epochs not a number": (["--epochs", "ten"], "--epochs"),
     "csv without path": (["--dataset", "csv"], "data_path=''"),
     "csv missing file": (["--dataset", "csv", "--data-path", "nope.csv"], "data_path='nope.csv'"),
@@ -42,17 +44,22 @@ def _write(path: Path, text: str) -> str:
 def _csv_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     good_rows = "".join(f"{i},{i * 2},{i % 3}\n" for i in range(30))
     no_label = _write(tmp_path / "no_label.csv", "a,b,target\n" + good_rows)
-    text_feature = _write(tmp_path / "text.csv", "a,colour,quality\n" + "".join(
-        f"{i},red,{i % 3}\n" for i in range(30)))
+    text_feature = _write(
+        tmp_path / "text.csv",
+        "a,colour,quality\n" + "".join(f"{i},red,{i % 3}\n" for i in range(30)),
+    )
     unreadable = tmp_path / "locked.csv"
     unreadable.mkdir()
     return {
         "csv without label column": (
-            ["--dataset", "csv", "--data-path", no_label], "label_column='quality'"),
-        "csv non-numeric feature": (
-            ["--dataset", "csv", "--data-path", text_feature], "colour"),
+            ["--dataset", "csv", "--data-path", no_label],
+            "label_column='quality'",
+        ),
+        "csv non-numeric feature": (["--dataset", "csv", "--data-path", text_feature], "colour"),
         "csv path is a directory": (
-            ["--dataset", "csv", "--data-path", str(unreadable)], "data_path="),
+            ["--dataset", "csv", "--data-path", str(unreadable)],
+            "data_path=",
+        ),
     }
 
 
@@ -75,7 +82,8 @@ def test_bad_input_is_refused_in_one_line(case: str, capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.parametrize(
-    "case", ["csv without label column", "csv non-numeric feature", "csv path is a directory"])
+    "case", ["csv without label column", "csv non-numeric feature", "csv path is a directory"]
+)
 def test_bad_csv_is_refused_in_one_line(
     case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -88,20 +96,43 @@ def test_bad_input_is_refused_before_tensorflow_is_imported(repo: Path) -> None:
         "import sys; from pipelines.train import main; rc = main(['--dropout', '2']);"
         "print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
     assert done.stdout.split() == ["2", "False", "False"], done.stderr
 
 
-def test_bad_input_under_mlflow_run_fails_its_run(repo: Path, tmp_path: Path,
-                                                  tracking_store: str) -> None:
+def test_bad_input_under_mlflow_run_fails_its_run(
+    repo: Path, tmp_path: Path, tracking_store: str
+) -> None:
     """`mlflow run` opens a run before our code starts: it must end FAILED, not RUNNING."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_store,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_store,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     done = subprocess.run(
-        [sys.executable, "-m", "mlflow", "run", str(repo), "--env-manager", "local",
-         "-P", "learning_rate=0", "-P", "dataset=digits"],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "run",
+            str(repo),
+            "--env-manager",
+            "local",
+            "-P",
+            "learning_rate=0",
+            "-P",
+            "dataset=digits",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode != 0
     assert "error: learning_rate=0.0 must be greater than 0" in done.stderr

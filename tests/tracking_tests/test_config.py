@@ -92,8 +92,13 @@ def test_csv_needs_a_data_path() -> None:
 
 def test_unparsable_flag_is_one_line_exit_2() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", "from tracking.config import parse_train_args as p; p(['--epochs', 'ten'])"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from tracking.config import parse_train_args as p; p(['--epochs', 'ten'])",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "--epochs" in out.stderr
