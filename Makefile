@@ -40,6 +40,7 @@ test-slow: setup
 lint: setup
 	$(BIN)/ruff check src pipelines tests benchmarks
 	$(BIN)/ruff format --check src pipelines tests benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns optuna.db

@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.numpy_dataset import from_numpy
 from mlflow.entities import DatasetInput, InputTag
 
 from tracking import plots
@@ -49,7 +50,7 @@ def log_dataset_inputs(run_id: str, dataset: Dataset) -> None:
     for split, context, x, y in splits:
         if len(x) == 0:
             continue
-        ds = mlflow.data.from_numpy(x, targets=y, name=f"{dataset.name}-{split}")
+        ds = from_numpy(x, targets=y, name=f"{dataset.name}-{split}")
         tags = [InputTag("mlflow.data.context", context)]
         inputs.append(DatasetInput(dataset=ds._to_mlflow_entity(), tags=tags))
     MlflowClient().log_inputs(run_id, datasets=inputs)

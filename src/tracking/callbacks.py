@@ -46,7 +46,9 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         self.history = {}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        metrics = {k: float(v) for k, v in (logs or {}).items() if np.isscalar(v)}
+        metrics = {
+            k: float(v) for k, v in (logs or {}).items() if isinstance(v, (int, float, np.number))
+        }
         metrics.setdefault("learning_rate", current_learning_rate(self.model))
         for key, value in metrics.items():
             self.history.setdefault(key, []).append(value)

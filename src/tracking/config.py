@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,7 +187,8 @@ def parse_bool(text: str) -> bool:
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
     """One ``--flag-name`` (alias ``--flag_name``) per dataclass field, typed, with its default."""
     for f in dataclasses.fields(cls):
-        kind = {"bool": parse_bool, "int": int, "float": float}.get(str(f.type), str)
+        kinds: dict[str, Callable[[str], Any]] = {"bool": parse_bool, "int": int, "float": float}
+        kind = kinds.get(str(f.type), str)
         flags = [f"--{f.name.replace('_', '-')}"]
         if "_" in f.name:
             flags.append(f"--{f.name}")

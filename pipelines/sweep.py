@@ -1,0 +1,60 @@
+"""Optuna study: `python -m pipelines.sweep --n-trials 30 ...` (or `mlflow run . -e sweep`)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from pipelines import _cli
+from tracking.config import validate
+from tracking.data import check_source
+from tracking.errors import ConfigError, MonitorError
+from tracking.sweep_config import parse_sweep_args, validate_sweep
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _cli.setup()
+    try:  # every check that needs no TensorFlow, before anything is created
+        base, sweep = parse_sweep_args(argv)
+        validate_sweep(sweep)
+        validate(base)
+        check_source(base)
+        from tracking.study import open_storage  # Optuna + SQLAlchemy, still no TensorFlow
+
+        storage = open_storage(sweep.storage)
+    except ConfigError as error:
+        return _cli.fail(error)
+
+    import optuna
+
+    from tracking.runs import Terminated, raise_on_sigterm
+    from tracking.study import run_sweep
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
+    import keras
+
+    keras.utils.disable_interactive_logging()  # no Keras progress bars between trial lines
+    raise_on_sigterm()
+    try:
+        result = run_sweep(base, sweep, storage=storage)
+    except (ConfigError, MonitorError) as error:
+        return _cli.fail(error)
+    except (KeyboardInterrupt, Terminated):
+        print("interrupted: the parent run ended KILLED; rerun to resume", file=sys.stderr)
+        return 130
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in result.counts.items() if n)
+    best = (
+        "no complete trial"
+        if result.best_number is None
+        else f"best {base.monitor} {result.best_value:.4f} (trial {result.best_number})"
+    )
+    print(f"study {result.study_name}: {counts}; {best}; parent run {result.parent_run_id}")
+    if result.promotion is not None:
+        p = result.promotion
+        verdict = "is now @champion" if p.promoted else "did not move @champion"
+        print(f"{p.name} version {p.version} {verdict}: {p.reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

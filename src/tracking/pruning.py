@@ -1,0 +1,92 @@
+"""Per-epoch pruning: Optuna's pruners, and a Keras callback that reports to the trial.
+
+The callback reports the monitored value at ``step = epoch`` (Keras's 0-based epoch index, the
+same step the MLflow metric uses), raises MonitorError at the first epoch when the monitored key
+is missing (optuna_integration's callback only warns, which silently disables pruning), and when
+the pruner says so stops training and sets ``stop_reason = "pruned"``: ``tracking.training.train``
+then ends the run cleanly without scoring or logging a model, and the caller raises TrialPruned.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Protocol
+
+import keras
+import optuna
+
+from tracking.errors import MonitorError
+from tracking.sweep_config import SweepConfig
+
+
+class Reporter(Protocol):
+    """The part of ``optuna.Trial`` the callback uses."""
+
+    def report(self, value: float, step: int) -> None: ...
+
+    def should_prune(self) -> bool: ...
+
+
+def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
+    """Optuna's own pruner for ``sweep.pruner`` (validated by ``validate_sweep``)."""
+    median = optuna.pruners.MedianPruner(
+        n_startup_trials=sweep.prune_startup_trials, n_warmup_steps=sweep.prune_warmup_epochs
+    )
+    if sweep.pruner == "median":
+        return median
+    if sweep.pruner == "patient":
+        with warnings.catch_warnings():  # "experimental since v2.8", stable in practice
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.pruners.PatientPruner(median, patience=sweep.prune_patience)
+    if sweep.pruner == "hyperband":
+        # One resource unit = one epoch; the longest a trial can train is the epochs upper bound.
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=sweep.epochs_max)
+    if sweep.pruner == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"Unknown pruner {sweep.pruner!r}; expected median, hyperband, patient, none.")
+
+
+class PruningCallback(keras.callbacks.Callback):
+    """Report ``monitor`` to an Optuna trial every epoch; stop the fit when it should be pruned.
+
+    Args:
+        trial: the Optuna trial (anything with ``report`` and ``should_prune``).
+        monitor: the Keras log key to report, e.g. ``val_loss``.
+
+    Attributes:
+        stop_reason: ``"pruned"`` once the pruner stopped the fit, else None (read by train()).
+        pruned_at_step: the 0-based epoch at which the trial was pruned (epoch N = step + 1).
+        run_id: the MLflow run active when training began (the trial's child run), if any.
+    """
+
+    def __init__(self, trial: Reporter, monitor: str) -> None:
+        super().__init__()
+        self.trial = trial
+        self.monitor = monitor
+        self.stop_reason: str | None = None
+        self.pruned_at_step: int | None = None
+        self.run_id: str | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.stop_reason = None
+        self.pruned_at_step = None
+        import mlflow  # the run train() opened for this trial; noted before anything can fail
+
+        run = mlflow.active_run()
+        self.run_id = run.info.run_id if run else None
+        if self.run_id and hasattr(self.trial, "set_user_attr"):  # visible while it trains
+            self.trial.set_user_attr("mlflow_run_id", self.run_id)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise MonitorError(self.monitor, list(logs))
+        value = float(logs[self.monitor])
+        if not math.isfinite(value):
+            return  # a diverged epoch: train() stops the run itself; Optuna would reject NaN
+        self.trial.report(value, step=epoch)
+        if self.trial.should_prune():
+            self.stop_reason = "pruned"
+            self.pruned_at_step = epoch
+            self.model.stop_training = True

@@ -1,0 +1,57 @@
+"""The search space: what one Optuna trial changes in the base TrainConfig.
+
+epochs (int), batch_size (categorical), learning_rate (log), dropout (uniform), l2 (log). A range
+whose bounds are equal is not searched: the value is fixed and does not appear in the trial's
+params (Optuna cannot sample a log range that includes 0, so ``l2_min=l2_max=0`` means no L2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+from tracking.config import TrainConfig
+from tracking.sweep_config import SweepConfig
+
+SEARCHED = ("epochs", "batch_size", "learning_rate", "dropout", "l2")
+
+
+class Suggester(Protocol):
+    """The part of ``optuna.Trial`` the space uses (a stub with these methods works in tests)."""
+
+    def suggest_int(self, name: str, low: int, high: int) -> int: ...
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float: ...
+
+    def suggest_categorical(self, name: str, choices: list[int]) -> int: ...
+
+
+def direction(monitor: str) -> str:
+    """``maximize`` for accuracies, ``minimize`` for losses (as Keras's EarlyStopping infers)."""
+    return "maximize" if "acc" in monitor else "minimize"
+
+
+def suggest_config(trial: Suggester, base: TrainConfig, sweep: SweepConfig) -> TrainConfig:
+    """The trial's TrainConfig: the base with the searched parameters replaced."""
+    s = sweep
+    choices = list(dict.fromkeys(s.batch_size_choices))
+
+    def float_param(name: str, low: float, high: float, log: bool) -> float:
+        return low if low == high else trial.suggest_float(name, low, high, log=log)
+
+    values: dict[str, Any] = {
+        "epochs": (
+            s.epochs_min
+            if s.epochs_min == s.epochs_max
+            else trial.suggest_int("epochs", s.epochs_min, s.epochs_max)
+        ),
+        "batch_size": choices[0]
+        if len(choices) == 1
+        else trial.suggest_categorical("batch_size", choices),
+        "learning_rate": float_param(
+            "learning_rate", s.learning_rate_min, s.learning_rate_max, True
+        ),
+        "dropout": float_param("dropout", s.dropout_min, s.dropout_max, False),
+        "l2": float_param("l2", s.l2_min, s.l2_max, True),
+    }
+    return dataclasses.replace(base, **values)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import mlflow
+import pytest
+
+from tracking.config import TrainConfig
+from tracking.data import load_dataset
+from tracking.promotion import ALIAS, decide, promote
+from tracking.scoring import score_model_uri
+from tracking.training import train
+
+NAME = "digits-mlp"
+
+
+def test_decide() -> None:
+    assert decide(0.9, None)[0]
+    assert decide(0.91, 0.9)[0]
+    assert not decide(0.9, 0.9)[0]  # a tie does not move the alias
+    promoted, reason = decide(0.8, 0.9)
+    assert not promoted and "0.8000 does not beat 0.9000" in reason
+
+
+def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
+    base = TrainConfig(dataset="digits", hidden_units="32", epochs=3, max_train_samples=800)
+    dataset = load_dataset(base)
+    weak = train(
+        base.__class__(**{**base.as_params(), "learning_rate": 1e-5, "epochs": 1}),
+        dataset=dataset,
+        register=False,
+        verbose=0,
+    )
+    strong = train(
+        base.__class__(**{**base.as_params(), "learning_rate": 1e-2}),
+        dataset=dataset,
+        register=False,
+        verbose=0,
+    )
+    assert strong.test_accuracy > weak.test_accuracy + 0.2
+    calls: list[str] = []
+
+    def scorer(uri: str) -> float:  # the real score, pulled from the registry; calls recorded
+        calls.append(uri)
+        return score_model_uri(uri, dataset).test_accuracy
+
+    def challenge(result):  # type: ignore[no-untyped-def]
+        return promote(
+            NAME,
+            run_id=result.run_id,
+            model_uri=result.model_uri,
+            tags={"optuna.trial_number": "0"},
+            scorer=scorer,
+        )
+
+    first = challenge(weak)  # no champion yet
+    assert first.promoted and first.champion_version is None
+    assert first.challenger_accuracy == pytest.approx(weak.test_accuracy, abs=1e-6)
+
+    better = challenge(strong)
+    assert better.promoted and better.champion_version == first.version
+    assert f"models:/{NAME}@{ALIAS}" in calls  # the champion was scored fresh
+    assert better.champion_accuracy == pytest.approx(weak.test_accuracy, abs=1e-6)
+
+    worse = challenge(weak)  # the weak run again: same version, not registered twice
+    assert not worse.promoted and worse.version == first.version
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias(NAME, ALIAS).version) == better.version
+    assert len(client.search_model_versions(f"name = '{NAME}'")) == 2
+    tag = client.get_model_version(NAME, worse.version).tags["promotion"]
+    assert tag.startswith("kept: challenger test accuracy")
+    champion = mlflow.pyfunc.load_model(f"models:/{NAME}@{ALIAS}")
+    assert champion.metadata.run_id == strong.run_id
+
+
+def test_a_champion_that_cannot_be_scored_keeps_the_alias() -> None:
+    base = TrainConfig(dataset="digits", hidden_units="8", epochs=1, max_train_samples=300)
+    result = train(base, dataset=load_dataset(base), register=False, verbose=0)
+    first = promote(
+        NAME, run_id=result.run_id, model_uri=result.model_uri, tags={}, scorer=lambda uri: 0.5
+    )
+
+    def broken(uri: str) -> float:
+        if "@" in uri:
+            raise ValueError("shape mismatch")
+        return 0.99
+
+    other = train(
+        base.__class__(**{**base.as_params(), "seed": 1}),
+        dataset=load_dataset(base),
+        register=False,
+        verbose=0,
+    )
+    second = promote(NAME, run_id=other.run_id, model_uri=other.model_uri, tags={}, scorer=broken)
+    assert not second.promoted and "could not be scored" in second.reason
+    version = mlflow.MlflowClient().get_model_version_by_alias(NAME, ALIAS).version
+    assert str(version) == first.version
