@@ -66,6 +66,8 @@ def train(
     from tracking.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger
 
     keras.backend.clear_session()  # flat memory across sweep trials
+    if verbose == 0:  # clear_session resets this; quiet means no progress bars from MLflow either
+        keras.utils.disable_interactive_logging()
     gc.collect()
     dataset = dataset if dataset is not None else load_dataset(config)
     run_id = runs.open_run(

@@ -1,0 +1,77 @@
+"""The promises of the README on full MNIST, through `mlflow run` (slow: run by CI, `make test`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from tracking.config import TrainConfig
+from tracking.data import load_dataset
+from tracking.scoring import score_model_uri
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+
+def _mlflow_run(repo: Path, cwd: Path, store: str, *args: str) -> None:
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    command = [sys.executable, "-m", "mlflow", "run", str(repo), "--env-manager", "local", *args]
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+def test_default_training_on_full_mnist_beats_97_percent(
+    repo: Path, tmp_path: Path, tracking_store: str
+) -> None:
+    _mlflow_run(repo, tmp_path, tracking_store)  # every parameter at its default
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.info.status == "FINISHED"
+    assert run.data.params["n_train"] == "54000" and run.data.params["n_test"] == "10000"
+    assert run.data.metrics["test_accuracy"] > 0.97
+    (version,) = MlflowClient().search_model_versions("name='mnist-mlp'")
+    assert version.run_id == run.info.run_id
+    score = score_model_uri("models:/mnist-mlp/1", load_dataset(TrainConfig()))
+    assert score.test_accuracy == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
+
+
+def test_sweep_on_mnist_prunes_and_promotes_a_champion_that_scores_what_its_run_says(
+    repo: Path, tmp_path: Path, tracking_store: str
+) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    params = {
+        "n_trials": 8,
+        "max_train_samples": 12000,
+        "epochs_min": 3,
+        "epochs_max": 8,
+        "hidden_units": "128,64",
+        "storage": storage,
+    }
+    args = [a for k, v in params.items() for a in ("-P", f"{k}={v}")]
+    _mlflow_run(repo, tmp_path, tracking_store, "-e", "sweep", *args)
+
+    study = optuna.load_study(study_name="mnist-mlp-sweep", storage=storage)
+    states = [t.state.name for t in study.trials]
+    assert len(states) == 8 and "COMPLETE" in states
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 8
+    assert all(r.info.status == "FINISHED" for r in runs)
+    champion = MlflowClient().get_model_version_by_alias("mnist-mlp", "champion")
+    champion_run = mlflow.get_run(champion.run_id)
+    assert champion_run.data.tags["optuna.trial_number"] == str(study.best_trial.number)
+    config = TrainConfig(max_train_samples=12000)
+    score = score_model_uri("models:/mnist-mlp@champion", load_dataset(config))
+    assert score.test_accuracy == pytest.approx(
+        champion_run.data.metrics["test_accuracy"], abs=1e-6
+    )
