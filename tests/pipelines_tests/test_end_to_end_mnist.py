@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -12,6 +9,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
+from tests.helpers import mlflow_run
 from tracking.config import TrainConfig
 from tracking.data import load_dataset
 from tracking.scoring import score_model_uri
@@ -19,21 +17,15 @@ from tracking.scoring import score_model_uri
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-def _mlflow_run(repo: Path, cwd: Path, store: str, *args: str) -> None:
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": store,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    command = [sys.executable, "-m", "mlflow", "run", str(repo), "--env-manager", "local", *args]
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+def _mlflow_run(cwd: Path, store: str, *args: str, **params: object) -> None:
+    done = mlflow_run(cwd, store, *args, **params)
     assert done.returncode == 0, done.stderr[-4000:]
 
 
 def test_default_training_on_full_mnist_beats_97_percent(
     repo: Path, tmp_path: Path, tracking_store: str
 ) -> None:
-    _mlflow_run(repo, tmp_path, tracking_store)  # every parameter at its default
+    _mlflow_run(tmp_path, tracking_store)  # every parameter at its default
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert run.info.status == "FINISHED"
     assert run.data.params["n_train"] == "54000" and run.data.params["n_test"] == "10000"
@@ -56,8 +48,7 @@ def test_sweep_on_mnist_prunes_and_promotes_a_champion_that_scores_what_its_run_
         "hidden_units": "128,64",
         "storage": storage,
     }
-    args = [a for k, v in params.items() for a in ("-P", f"{k}={v}")]
-    _mlflow_run(repo, tmp_path, tracking_store, "-e", "sweep", *args)
+    _mlflow_run(tmp_path, tracking_store, "-e", "sweep", **params)
 
     study = optuna.load_study(study_name="mnist-mlp-sweep", storage=storage)
     states = [t.state.name for t in study.trials]

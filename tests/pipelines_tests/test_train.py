@@ -17,6 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipelines.train import main
+from tests.helpers import mlflow_run
 from tracking.config import TrainConfig
 from tracking.data import load_dataset
 from tracking.training import train
@@ -41,18 +42,15 @@ def _steps(run_id: str, key: str) -> list[int]:
 @pytest.mark.timeout(600)
 def test_mlflow_run_end_to_end(repo: Path, tmp_path: Path, tracking_store: str) -> None:
     """`mlflow run . --env-manager local` as a user types it, then everything it promises."""
-    params = [
-        "dataset=digits",
-        "epochs=3",
-        "hidden_units=32",
-        "seed=3",
-        "registered_model_name=e2e",
-    ]
-    command = [sys.executable, "-m", "mlflow", "run", str(repo), "--env-manager", "local"]
-    for p in params:
-        command += ["-P", p]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_store, "PATH": _venv_path()}
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    done = mlflow_run(
+        tmp_path,
+        tracking_store,
+        dataset="digits",
+        epochs=3,
+        hidden_units=32,
+        seed=3,
+        registered_model_name="e2e",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
     run = _only_run()
@@ -95,10 +93,6 @@ def test_mlflow_run_end_to_end(repo: Path, tmp_path: Path, tracking_store: str) 
     model = mlflow.pyfunc.load_model("models:/e2e/1")
     accuracy = float(np.mean(np.asarray(model.predict(dataset.x_test)).argmax(1) == dataset.y_test))
     assert accuracy == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
-
-
-def _venv_path() -> str:
-    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def test_best_weights_are_logged_model_weights_after_early_stopping() -> None:
@@ -247,23 +241,14 @@ def test_mlflow_run_in_an_environment_built_from_conda_yaml(
     env_manager: str, repo: Path, tmp_path: Path, tracking_store: str
 ) -> None:
     """MLflow converts conda.yaml into a fresh environment (first time: installs TensorFlow)."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_store, "PATH": _venv_path()}
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "run",
-        str(repo),
-        "--env-manager",
-        env_manager,
-        "-P",
-        "dataset=digits",
-        "-P",
-        "epochs=2",
-        "-P",
-        "hidden_units=16",
-    ]
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    done = mlflow_run(
+        tmp_path,
+        tracking_store,
+        env_manager=env_manager,
+        dataset="digits",
+        epochs=2,
+        hidden_units=16,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     run = _only_run()
     assert run.info.status == "FINISHED" and run.data.metrics["epochs_trained"] == 2

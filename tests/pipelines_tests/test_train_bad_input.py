@@ -12,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipelines.train import main
+from tests.helpers import mlflow_run
 
 CASES = {
     "learning_rate zero": (["--learning-rate", "0"], "learning_rate=0.0"),
@@ -110,30 +111,7 @@ def test_bad_input_under_mlflow_run_fails_its_run(
     repo: Path, tmp_path: Path, tracking_store: str
 ) -> None:
     """`mlflow run` opens a run before our code starts: it must end FAILED, not RUNNING."""
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": tracking_store,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "run",
-            str(repo),
-            "--env-manager",
-            "local",
-            "-P",
-            "learning_rate=0",
-            "-P",
-            "dataset=digits",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = mlflow_run(tmp_path, tracking_store, learning_rate=0, dataset="digits")
     assert done.returncode != 0
     assert "error: learning_rate=0.0 must be greater than 0" in done.stderr
     (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")

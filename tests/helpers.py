@@ -1,0 +1,28 @@
+"""How the tests run the project the way a user does: `mlflow run <repo> -P k=v ...`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mlflow_run(
+    cwd: Path, store: str, *args: str, env_manager: str = "local", **params: Any
+) -> subprocess.CompletedProcess[str]:
+    """`mlflow run` on this repo from ``cwd``, tracking into ``store``; ``params`` become -P."""
+    command = [sys.executable, "-m", "mlflow", "run", str(REPO), "--env-manager", env_manager]
+    command += list(args)
+    for key, value in params.items():
+        command += ["-P", f"{key}={value}"]
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store,
+        # `mlflow run --env-manager local` runs `python` from PATH: make it this environment's
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
