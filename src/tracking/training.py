@@ -86,6 +86,7 @@ def train(
 
         model = build_model(config, dataset.n_features, dataset.n_classes)
         MlflowClient().log_text(run_id, summary_text(model), "model_summary.txt")
+        build_optimizer(model)  # after the summary, which would list the optimizer's params
         guard = DivergenceGuard()
         early = keras.callbacks.EarlyStopping(
             monitor=config.monitor, mode=config.monitor_mode, patience=config.patience
@@ -126,6 +127,18 @@ def train(
         if status != "FINISHED":
             _log_partial(run_id, config, best, epoch_log.history, stop_reason)
         runs.close_run(run_id, status)
+
+
+def build_optimizer(model: Any) -> None:
+    """Create the optimizer's slot variables now, eagerly, instead of inside ``fit()``.
+
+    Left to ``fit()``, Keras's TensorFlow backend creates them while tracing the train function,
+    each behind a ``tf.cond`` whose two branch functions TensorFlow keeps for the life of the
+    process (``clear_session`` and ``gc`` do not free them): 32 of the 36 functions a trial left
+    behind with Adam on the default MLP. Same zero-initialised variables, same results.
+    ``benchmarks/sweep_memory.py`` measures it.
+    """
+    model.optimizer.build(model.trainable_variables)
 
 
 def _stop_reason(diverged: bool, stopped_epoch: int, extra_callbacks: Sequence[Any]) -> str:

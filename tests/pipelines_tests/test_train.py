@@ -196,7 +196,10 @@ def test_csv_dataset_trains(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_sigterm_mid_training_ends_killed_with_curves(repo: Path, tracking_store: str) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_signal_mid_training_ends_killed_with_curves(
+    signum: signal.Signals, repo: Path, tracking_store: str
+) -> None:
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_store, "PYTHONPATH": str(repo)}
     process = subprocess.Popen(
         [
@@ -223,7 +226,7 @@ def test_sigterm_mid_training_ends_killed_with_curves(repo: Path, tracking_store
             break
         assert process.poll() is None, process.stderr.read()
         time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     assert process.wait(timeout=120) == 130
     run = _only_run()
     assert run.info.status == "KILLED"
