@@ -182,7 +182,7 @@ def _promote(
         tags={
             "optuna.study_name": study.study_name,
             "optuna.trial_number": str(best.number),
-            "test_accuracy": f"{best.user_attrs.get('test_accuracy', float('nan')):.6f}",
+            "test_accuracy": repr(best.user_attrs.get("test_accuracy", float("nan"))),
         },
         scorer=lambda uri: score_model_uri(uri, dataset).test_accuracy,
     )
