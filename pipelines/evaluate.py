@@ -12,8 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from pipelines import _cli
-from tracking.config import OneLineParser as Parser
-from tracking.config import TrainConfig, add_dataclass_flags, config_from_namespace, validate
+from tracking.config import TrainConfig, parse_dataclasses, validate
 from tracking.data import check_source
 from tracking.errors import ConfigError
 
@@ -35,11 +34,10 @@ class EvaluateConfig:
 
 
 def parse(argv: Sequence[str] | None) -> tuple[EvaluateConfig, TrainConfig]:
-    parser = Parser(prog="python -m pipelines.evaluate", description=__doc__)
-    add_dataclass_flags(parser, EvaluateConfig)
-    add_dataclass_flags(parser, TrainConfig)
-    ns = parser.parse_args(argv)
-    return config_from_namespace(EvaluateConfig, ns), config_from_namespace(TrainConfig, ns)
+    options, data = parse_dataclasses(
+        argv, "python -m pipelines.evaluate", __doc__, EvaluateConfig, TrainConfig
+    )
+    return options, data
 
 
 def main(argv: Sequence[str] | None = None) -> int:

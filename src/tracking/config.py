@@ -83,11 +83,15 @@ class TrainConfig:
 
     @property
     def monitor_mode(self) -> str:
-        """``min`` for losses, ``max`` for accuracies (as Keras's EarlyStopping infers)."""
-        return "max" if "acc" in self.monitor else "min"
+        return monitor_mode(self.monitor)
 
     def as_params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def monitor_mode(monitor: str) -> str:
+    """``min`` for losses, ``max`` for accuracies (as Keras's EarlyStopping infers)."""
+    return "max" if "acc" in monitor else "min"
 
 
 def validate(config: TrainConfig) -> TrainConfig:
@@ -111,7 +115,7 @@ def validate(config: TrainConfig) -> TrainConfig:
             f"use one of {', '.join(choices)}",
         )
     need(
-        _positive_ints(c.hidden_units),
+        positive_ints(c.hidden_units),
         "hidden_units",
         "is not a list of positive integers",
         "pass e.g. -P hidden_units=300,200,100",
@@ -160,7 +164,8 @@ def validate(config: TrainConfig) -> TrainConfig:
     return config
 
 
-def _positive_ints(text: str) -> bool:
+def positive_ints(text: str) -> bool:
+    """``"300,200,100"`` -> True: a non-empty comma-separated list of positive integers."""
     parts = text.split(",")
     return bool(text) and all(p.strip().isdigit() and int(p) > 0 for p in parts)
 
@@ -206,7 +211,17 @@ def config_from_namespace(cls: type, ns: argparse.Namespace) -> Any:
     return cls(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(cls)})
 
 
+def parse_dataclasses(
+    argv: Sequence[str] | None, prog: str, description: str | None, *classes: type
+) -> list[Any]:
+    """One CLI made of the flags of several config dataclasses; one instance of each."""
+    parser = OneLineParser(prog=prog, description=description)
+    for cls in classes:
+        add_dataclass_flags(parser, cls)
+    ns = parser.parse_args(argv)
+    return [config_from_namespace(cls, ns) for cls in classes]
+
+
 def parse_train_args(argv: Sequence[str] | None) -> TrainConfig:
-    parser = OneLineParser(prog="python -m pipelines.train", description=__doc__)
-    add_dataclass_flags(parser, TrainConfig)
-    return config_from_namespace(TrainConfig, parser.parse_args(argv))
+    (config,) = parse_dataclasses(argv, "python -m pipelines.train", __doc__, TrainConfig)
+    return config  # type: ignore[no-any-return]

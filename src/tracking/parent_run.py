@@ -17,6 +17,7 @@ import mlflow
 import optuna
 from mlflow import MlflowClient
 
+from tracking.artifacts import log_params
 from tracking.config import TrainConfig
 from tracking.sweep_config import SweepConfig
 
@@ -39,12 +40,7 @@ def find_or_create_parent(study: optuna.Study, base: TrainConfig, sweep: SweepCo
         else:
             run = client.create_run(_experiment_id(), run_name=study.study_name, tags=tags)
             run_id = run.info.run_id
-        params = {**base.as_params(), **_sweep_params(sweep)}
-        logged = client.get_run(run_id).data.params  # `mlflow run` logs its -P values itself
-        client.log_batch(
-            run_id,
-            params=[mlflow.entities.Param(k, str(v)) for k, v in params.items() if k not in logged],
-        )
+        log_params(run_id, {**base.as_params(), **_sweep_params(sweep)})
         study.set_user_attr(PARENT_ATTR, run_id)
         log.info("study %s: new parent run %s", study.study_name, run_id)
     else:

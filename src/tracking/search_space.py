@@ -8,9 +8,9 @@ params (Optuna cannot sample a log range that includes 0, so ``l2_min=l2_max=0``
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from tracking.config import TrainConfig
+from tracking.config import TrainConfig, monitor_mode
 from tracking.sweep_config import SweepConfig
 
 SEARCHED = ("epochs", "batch_size", "learning_rate", "dropout", "l2")
@@ -26,9 +26,9 @@ class Suggester(Protocol):
     def suggest_categorical(self, name: str, choices: list[int]) -> int: ...
 
 
-def direction(monitor: str) -> str:
-    """``maximize`` for accuracies, ``minimize`` for losses (as Keras's EarlyStopping infers)."""
-    return "maximize" if "acc" in monitor else "minimize"
+def direction(monitor: str) -> Literal["minimize", "maximize"]:
+    """Optuna's direction for ``monitor``: the same rule as early stopping's mode."""
+    return "maximize" if monitor_mode(monitor) == "max" else "minimize"
 
 
 def suggest_config(trial: Suggester, base: TrainConfig, sweep: SweepConfig) -> TrainConfig:

@@ -56,7 +56,7 @@ def load_or_create_study(
     study = optuna.create_study(
         storage=storage,
         study_name=sweep.study_name,
-        direction="maximize" if direction(base.monitor) == "maximize" else "minimize",
+        direction=direction(base.monitor),
         load_if_exists=True,
     )
     known = study.user_attrs.get("monitor")

@@ -13,12 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracking.config import (
-    OneLineParser,
-    TrainConfig,
-    add_dataclass_flags,
-    config_from_namespace,
-)
+from tracking.config import TrainConfig, parse_dataclasses, positive_ints
 from tracking.errors import ConfigError
 
 PRUNERS = ("median", "hyperband", "patient", "none")
@@ -95,7 +90,7 @@ def validate_sweep(sweep: SweepConfig) -> SweepConfig:
     need(s.epochs_min >= 1, "epochs_min", "must be at least 1", "pass e.g. -P epochs_min=5")
     bounds("epochs_min", "epochs_max", "pass e.g. -P epochs_min=5 -P epochs_max=50")
     need(
-        _positive_ints(s.batch_sizes),
+        positive_ints(s.batch_sizes),
         "batch_sizes",
         "is not a list of positive integers",
         "pass e.g. -P batch_sizes=32,64,128",
@@ -123,18 +118,13 @@ def validate_sweep(sweep: SweepConfig) -> SweepConfig:
     return sweep
 
 
-def _positive_ints(text: str) -> bool:
-    parts = text.split(",")
-    return bool(text) and all(p.strip().isdigit() and int(p) > 0 for p in parts)
-
-
 def parse_sweep_args(argv: Sequence[str] | None) -> tuple[TrainConfig, SweepConfig]:
     """The sweep CLI: TrainConfig flags (base of every trial) + SweepConfig flags."""
-    parser = OneLineParser(
-        prog="python -m pipelines.sweep",
-        description="Optuna study over a Keras MLP, every trial a nested MLflow run.",
+    base, sweep = parse_dataclasses(
+        argv,
+        "python -m pipelines.sweep",
+        "Optuna study over a Keras MLP, every trial a nested MLflow run.",
+        TrainConfig,
+        SweepConfig,
     )
-    add_dataclass_flags(parser, TrainConfig)
-    add_dataclass_flags(parser, SweepConfig)
-    ns = parser.parse_args(argv)
-    return config_from_namespace(TrainConfig, ns), config_from_namespace(SweepConfig, ns)
+    return base, sweep
