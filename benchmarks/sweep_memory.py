@@ -67,6 +67,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, list[float]
     from tracking.config import TrainConfig
     from tracking.data import load_dataset
     from tracking.model import build_model
+    from tracking.tracker import Tracker
 
     config = TrainConfig(
         dataset=args.dataset,
@@ -78,9 +79,20 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, list[float]
     if variant == "train-unfixed":
         training.build_optimizer = lambda model: None
 
+    tracker = Tracker()
+
     def one_trial() -> None:
         if variant.startswith("train"):
-            training.train(config, dataset=dataset, register=False, verbose=0)
+            run_id = tracker.create_run("trial")
+            with tracker.ending(run_id):
+                training.train(
+                    config,
+                    tracker=tracker,
+                    run_id=run_id,
+                    dataset=dataset,
+                    register=False,
+                    verbose=0,
+                )
             return
         keras.backend.clear_session()
         gc.collect()

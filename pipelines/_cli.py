@@ -1,14 +1,80 @@
-"""What every entry point does first: logging once, quiet TensorFlow, one-line errors."""
+"""The command line of every entry point: flags from the config dataclasses, logging, errors.
+
+One ``--flag-name`` (alias ``--flag_name``) per dataclass field, typed, with the field's default
+and help (``tracking.params``). Flags that argparse cannot parse, like bad values, are reported
+in one line with exit status 2.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import logging
 import os
+import signal
 import sys
+from collections.abc import Callable, Collection, Sequence
+from types import FrameType
+from typing import Any
+
+from tracking.params import spec_of
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (exit 2) instead of usage + error."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def parse_bool(text: str) -> bool:
+    lowered = str(text).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+KINDS: dict[str, Callable[[str], Any]] = {"bool": parse_bool, "int": int, "float": float}
+
+
+def add_flags(
+    parser: argparse.ArgumentParser, cls: type, only: Collection[str] | None = None
+) -> None:
+    """The flags of ``cls``'s fields (of those named in ``only``, when given)."""
+    for f in dataclasses.fields(cls):
+        if only is not None and f.name not in only:
+            continue
+        flags = [f"--{f.name.replace('_', '-')}"]
+        if "_" in f.name:
+            flags.append(f"--{f.name}")
+        parser.add_argument(
+            *flags,
+            dest=f.name,
+            type=KINDS.get(str(f.type), str),
+            default=f.default,
+            metavar=str(f.type).upper(),
+            help=f"{spec_of(f).help} (default: {f.default!r})",
+        )
+
+
+def parse(
+    argv: Sequence[str] | None, prog: str, description: str | None, *classes: type
+) -> list[Any]:
+    """One CLI made of the flags of several config dataclasses; one instance of each."""
+    parser = OneLineParser(prog=prog, description=description)
+    for cls in classes:
+        add_flags(parser, cls)
+    ns = parser.parse_args(argv)
+    return [
+        cls(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(cls)}) for cls in classes
+    ]
 
 
 def setup() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+    """Logging once, on stderr; TensorFlow's C++ info lines off (before it is imported)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -23,3 +89,13 @@ def fail(message: object) -> int:
     """One line on stderr, exit status 2, no traceback."""
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def raise_on_sigterm() -> None:
+    """Turn SIGTERM into ``Terminated`` (a plain SIGTERM would leave the run RUNNING forever)."""
+    from tracking.tracker import Terminated
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(f"received signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, handler)

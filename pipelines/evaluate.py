@@ -1,8 +1,9 @@
 """Score a model URI on the test split: `python -m pipelines.evaluate --model-uri URI [data flags]`.
 
 Works with any URI MLflow resolves (``models:/mnist-mlp@champion``, ``models:/mnist-mlp/3``,
-``runs:/<id>/model``). The data flags are the training ones, so the test split is the same one
-the model was scored on when it was trained. The score is logged as an MLflow run.
+``runs:/<id>/model``). The data flags are the training ones that pick and split the data
+(``tracking.config.DATA_FIELDS``), so the test split is the one the model was scored on when it
+was trained. The score is logged as an MLflow run.
 """
 
 from __future__ import annotations
@@ -12,51 +13,42 @@ import sys
 from collections.abc import Sequence
 
 from pipelines import _cli
-from tracking.config import TrainConfig, parse_dataclasses, validate
-from tracking.data import check_source
+from tracking.config import DATA_FIELDS, TrainConfig, validate_data
+from tracking.data_check import check_source
 from tracking.errors import ConfigError
-
-DATA_FIELDS = (
-    "dataset",
-    "data_path",
-    "label_column",
-    "validation_split",
-    "max_train_samples",
-    "seed",
-)
+from tracking.params import param
 
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-    model_uri: str = dataclasses.field(
-        default="models:/mnist-mlp@champion", metadata={"help": "model to score"}
-    )
+    model_uri: str = param("models:/mnist-mlp@champion", "model to score")
 
 
 def parse(argv: Sequence[str] | None) -> tuple[EvaluateConfig, TrainConfig]:
-    options, data = parse_dataclasses(
-        argv, "python -m pipelines.evaluate", __doc__, EvaluateConfig, TrainConfig
-    )
-    return options, data
+    parser = _cli.OneLineParser(prog="python -m pipelines.evaluate", description=__doc__)
+    _cli.add_flags(parser, EvaluateConfig)
+    _cli.add_flags(parser, TrainConfig, only=DATA_FIELDS)
+    ns = parser.parse_args(argv)
+    data = TrainConfig(**{name: getattr(ns, name) for name in DATA_FIELDS})
+    return EvaluateConfig(model_uri=ns.model_uri), data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     _cli.setup()
     try:
         options, data_config = parse(argv)
-        validate(data_config)
+        validate_data(data_config)
         check_source(data_config)
     except ConfigError as error:
         return _cli.fail(error)
     except SystemExit as done:
         return int(done.code or 0)
 
-    import mlflow
     from mlflow.exceptions import MlflowException
 
-    from tracking.artifacts import log_params
     from tracking.data import load_dataset
     from tracking.scoring import score_model_uri
+    from tracking.tracker import Tracker
 
     dataset = load_dataset(data_config)
     try:
@@ -67,12 +59,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"model_uri={options.model_uri!r} could not be loaded ({first_line}); pass a "
             "registered model alias or version such as models:/mnist-mlp@champion"
         )
-    with mlflow.start_run(run_name=f"evaluate-{dataset.name}") as run:
-        log_params(
-            run.info.run_id,
-            {"model_uri": options.model_uri, **{k: getattr(data_config, k) for k in DATA_FIELDS}},
+    tracker = Tracker()
+    run_id = tracker.start_run(f"evaluate-{dataset.name}")
+    with tracker.ending(run_id):
+        data_params = {k: getattr(data_config, k) for k in DATA_FIELDS}
+        tracker.log_params(run_id, {"model_uri": options.model_uri, **data_params})
+        tracker.log_metrics(
+            run_id, {"test_loss": score.test_loss, "test_accuracy": score.test_accuracy}
         )
-        mlflow.log_metrics({"test_loss": score.test_loss, "test_accuracy": score.test_accuracy})
     print(
         f"{options.model_uri}: test accuracy {score.test_accuracy:.4f}, "
         f"test loss {score.test_loss:.4f} on {score.n_test} {dataset.name} test rows"

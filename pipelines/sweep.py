@@ -6,37 +6,50 @@ import sys
 from collections.abc import Sequence
 
 from pipelines import _cli
-from tracking.config import validate
-from tracking.data import check_source
+from tracking.config import TrainConfig, validate
+from tracking.data_check import check_source
 from tracking.errors import ConfigError, MonitorError
-from tracking.sweep_config import parse_sweep_args, validate_sweep
+from tracking.sweep.config import SweepConfig, validate_sweep
+
+
+def parse(argv: Sequence[str] | None) -> tuple[TrainConfig, SweepConfig]:
+    """TrainConfig flags (the base of every trial) + SweepConfig flags."""
+    base, sweep = _cli.parse(
+        argv,
+        "python -m pipelines.sweep",
+        "Optuna study over a Keras MLP, every trial a nested MLflow run.",
+        TrainConfig,
+        SweepConfig,
+    )
+    return base, sweep
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     _cli.setup()
     try:  # every check that needs no TensorFlow, before anything is created
-        base, sweep = parse_sweep_args(argv)
+        base, sweep = parse(argv)
         validate_sweep(sweep)
         validate(base)
         check_source(base)
-        from tracking.study import open_storage  # Optuna + SQLAlchemy, still no TensorFlow
+        from tracking.sweep.storage import open_storage  # Optuna + SQLAlchemy, no TensorFlow
 
         storage = open_storage(sweep.storage)
     except ConfigError as error:
         return _cli.fail(error)
+    except SystemExit as done:
+        return int(done.code or 0)
 
+    import keras
     import optuna
 
-    from tracking.runs import Terminated, raise_on_sigterm
-    from tracking.study import run_sweep
+    from tracking.sweep.study import run_sweep
+    from tracking.tracker import Terminated, Tracker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
-    import keras
-
     keras.utils.disable_interactive_logging()  # no Keras progress bars between trial lines
-    raise_on_sigterm()
+    _cli.raise_on_sigterm()
     try:
-        result = run_sweep(base, sweep, storage=storage)
+        result = run_sweep(base, sweep, tracker=Tracker(), storage=storage)
     except (ConfigError, MonitorError) as error:
         return _cli.fail(error)
     except (KeyboardInterrupt, Terminated):

@@ -26,3 +26,14 @@ def mlflow_run(
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def train_run(config: Any, *, run_name: str | None = None, **kwargs: Any) -> Any:
+    """``train()`` in a new run that the caller owns and ends, as ``pipelines.train`` does."""
+    from tracking.tracker import Tracker
+    from tracking.training import default_run_name, train
+
+    tracker = Tracker()
+    run_id = tracker.create_run(run_name or default_run_name(config))
+    with tracker.ending(run_id):
+        return train(config, tracker=tracker, run_id=run_id, **kwargs)

@@ -8,13 +8,27 @@ first epoch: a warning would silently disable best-weight selection.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import keras
-import mlflow
 import numpy as np
 
 from tracking.errors import MonitorError
+from tracking.tags import StopReason
+
+if TYPE_CHECKING:
+    from tracking.tracker import Tracker
+
+
+@runtime_checkable
+class StopsTraining(Protocol):
+    """A callback that may end training for its own reason (e.g. the sweep's pruning).
+
+    It sets ``model.stop_training`` and ``stop_reason``; ``tracking.training.train`` then tags
+    the run with that reason, scores nothing on the test split and logs no model.
+    """
+
+    stop_reason: StopReason | None
 
 
 def _is_better(value: float, best: float | None, mode: str) -> bool:
@@ -32,13 +46,18 @@ def current_learning_rate(model: keras.Model) -> float:
 class MlflowEpochLogger(keras.callbacks.Callback):
     """Logs every epoch's Keras metrics and the learning rate at step = Keras's epoch index.
 
-    Logging is asynchronous (about 4x cheaper than synchronous here); the caller flushes with
-    ``mlflow.flush_async_logging()`` before ending the run. ``history`` keeps what was logged, so
-    an interrupted run can still draw its curves up to the last finished epoch.
+    Args:
+        tracker: where to write (``Tracker.log_epoch``: asynchronous, waited for when the run
+            ends; ``benchmarks/epoch_logging.py`` measures it against synchronous logging).
+        run_id: the run to write into.
+
+    ``history`` keeps what was logged, so an interrupted run can still draw its curves up to the
+    last finished epoch.
     """
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, tracker: Tracker, run_id: str) -> None:
         super().__init__()
+        self.tracker = tracker
         self.run_id = run_id
         self.history: dict[str, list[float]] = {}
 
@@ -53,7 +72,7 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         for key, value in metrics.items():
             self.history.setdefault(key, []).append(value)
         finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
-        mlflow.log_metrics(finite, step=epoch, run_id=self.run_id, synchronous=False)
+        self.tracker.log_epoch(self.run_id, finite, step=epoch)
 
 
 class BestWeights(keras.callbacks.Callback):

@@ -7,30 +7,28 @@ Order of operations, all seeded by ``config.seed`` (same config -> identical arr
 3. ``validation_split`` of that pool becomes the validation set (stratified when possible);
 4. CSV features are min-max scaled with the minimum and maximum of the training rows only.
 
-``check_source`` runs before TensorFlow is imported, so a bad CSV is refused in a second.
+``tracking.data_check.check_source`` runs before anything heavy is imported and refuses a bad
+CSV in a second; this module loads what it accepted.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
 from tracking import _mnist_offline
 from tracking.config import TrainConfig
+from tracking.data_check import check_csv, n_test, pool_sizes
 from tracking.errors import ConfigError
 
 logger = logging.getLogger(__name__)
-
-TEST_FRACTION = 0.2
-MIN_CSV_ROWS = 10
-MNIST_POOL = 60_000
-DIGITS_ROWS = 1_797
 
 
 class Dataset(NamedTuple):
@@ -54,6 +52,14 @@ class Dataset(NamedTuple):
     def n_features(self) -> int:
         return int(self.x_train.shape[1])
 
+    def splits(self) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+        """(split, MLflow dataset context, x, y) for train, validation and test."""
+        return [
+            ("train", "training", self.x_train, self.y_train),
+            ("validation", "validation", self.x_val, self.y_val),
+            ("test", "testing", self.x_test, self.y_test),
+        ]
+
     def facts(self) -> dict[str, int]:
         return {
             "n_train": len(self.y_train),
@@ -64,16 +70,6 @@ class Dataset(NamedTuple):
         }
 
 
-def check_source(config: TrainConfig) -> None:
-    """Raise ConfigError if the data cannot work, without importing TensorFlow."""
-    if config.dataset == "mnist":
-        n_pool = MNIST_POOL  # the official test split is separate
-    else:
-        n_rows = len(_read_csv(config)) if config.dataset == "csv" else DIGITS_ROWS
-        n_pool = n_rows - _n_test(n_rows)
-    _pool_sizes(config, n_pool)
-
-
 def load_dataset(config: TrainConfig, *, cache_dir: Path | None = None) -> Dataset:
     """Load, split and scale ``config.dataset``; MNIST is cached in ``cache_dir``."""
     if config.dataset == "mnist":
@@ -82,8 +78,6 @@ def load_dataset(config: TrainConfig, *, cache_dir: Path | None = None) -> Datas
         test = (mnist.x_test.astype(np.float32) / 255, mnist.y_test)
         return _finish("mnist", source, pool, test, tuple(map(str, range(10))), config, False)
     if config.dataset == "digits":
-        from sklearn.datasets import load_digits
-
         digits = load_digits()
         x, y = digits.data.astype(np.float32) / 16, digits.target.astype(np.int64)
         names, source, scale = tuple(map(str, range(10))), "sklearn.datasets.load_digits", False
@@ -94,7 +88,7 @@ def load_dataset(config: TrainConfig, *, cache_dir: Path | None = None) -> Datas
         source, scale = str(Path(config.data_path).expanduser().resolve()), True
     else:
         raise ConfigError("dataset", config.dataset, "is not supported", "use mnist, digits or csv")
-    keep, held = _split(y, _n_test(len(y)), config.seed)
+    keep, held = _split(y, n_test(len(y)), config.seed)
     pool, test = (x[keep], y[keep]), (x[held], y[held])
     return _finish(config.dataset, source, pool, test, names, config, scale)
 
@@ -115,7 +109,7 @@ def _finish(
 ) -> Dataset:
     """Cap the training pool, take the validation split, scale by the training rows."""
     x, y = pool
-    n_keep, n_val = _pool_sizes(config, len(y))
+    n_keep, n_val = pool_sizes(config, len(y))
     if n_keep < len(y):
         kept, _ = _split(y, len(y) - n_keep, config.seed)
         x, y = x[kept], y[kept]
@@ -130,33 +124,8 @@ def _finish(
     return Dataset(name, source, x_train, y_train, x_val, y_val, x_test, y_test, class_names)
 
 
-def _n_test(n_rows: int) -> int:
-    return _ceil(TEST_FRACTION * n_rows)
-
-
-def _ceil(value: float) -> int:
-    return math.ceil(round(value, 6))  # 0.7 * 100 is 70.00000000000001
-
-
-def _pool_sizes(config: TrainConfig, n_pool: int) -> tuple[int, int]:
-    """(rows kept after max_train_samples, of which validation); refuse an empty training set."""
-    n_keep = min(config.max_train_samples or n_pool, n_pool)
-    n_val = _ceil(config.validation_split * n_keep)
-    if n_keep - n_val < 1:
-        name = "max_train_samples" if config.max_train_samples else "validation_split"
-        raise ConfigError(
-            name,
-            getattr(config, name),
-            f"leaves no training rows ({n_keep} rows, {n_val} of them for validation)",
-            "pass a larger -P max_train_samples or a smaller -P validation_split",
-        )
-    return n_keep, n_val
-
-
 def _split(y: np.ndarray, n_held: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (kept, held out) with ``n_held`` held out, stratified when every class allows."""
-    from sklearn.model_selection import train_test_split
-
     index = np.arange(len(y))
     if n_held == 0:
         return index, index[:0]
@@ -178,55 +147,6 @@ def _encode_labels(labels: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
 
 
 def _read_csv(config: TrainConfig) -> pd.DataFrame:
-    """Read ``data_path`` and refuse what a classifier cannot train on, naming the culprit."""
-    path, label = Path(config.data_path).expanduser(), config.label_column
-
-    def refuse(problem: str, fix: str) -> ConfigError:
-        return ConfigError("data_path", config.data_path, problem, fix)
-
-    if not path.exists():
-        raise refuse("does not exist", f"pass the path of a CSV file (relative to {Path.cwd()})")
-    if not path.is_file():
-        raise refuse("is not a file", "pass the path of a CSV file, not a directory")
-    try:
-        if path.stat().st_size == 0:
-            raise refuse("is an empty file", "pass a CSV file with a header row and data rows")
-        with path.open(encoding="utf-8", newline="") as f:
-            header = f.readline()
-        # winequality-red.csv separates with ';', most CSVs with ','.
-        sep = max([",", ";", "\t"], key=header.count)
-        frame = pd.read_csv(path, sep=sep)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise refuse(f"could not be read as CSV ({e})", "pass a UTF-8 CSV with a header row") from e
-    if label not in frame.columns:
-        raise ConfigError(
-            "label_column",
-            label,
-            f"is not a column of {path.name}",
-            f"pass one of: {', '.join(map(str, frame.columns))}",
-        )
-    features = frame.drop(columns=label)
-    text = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-    if text:
-        raise refuse(
-            f"has non-numeric feature columns: {', '.join(text)}",
-            "drop or encode them as numbers (or pass one as -P label_column)",
-        )
-    if features.shape[1] == 0:
-        raise refuse(f"has no feature column besides {label!r}", "pass a CSV with features")
-    empty = [str(c) for c in frame.columns if frame[c].isna().any()]
-    if empty:
-        raise refuse(f"has empty cells in columns: {', '.join(empty)}", "fill or drop those rows")
-    if frame[label].nunique() < 2:
-        raise ConfigError(
-            "label_column",
-            label,
-            f"has fewer than 2 distinct values in {path.name}",
-            "a classifier needs at least 2 classes; pass the column that holds the class",
-        )
-    if len(frame) < MIN_CSV_ROWS:
-        raise refuse(
-            f"has only {len(frame)} data rows; need at least {MIN_CSV_ROWS}",
-            "pass a larger CSV (20 % of rows are held out for the test split)",
-        )
-    return frame
+    """The CSV as a DataFrame, once ``check_csv`` has accepted it (same separator rule)."""
+    facts = check_csv(config)
+    return pd.read_csv(Path(config.data_path).expanduser(), sep=facts.separator)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import keras
 
 from tracking.config import TrainConfig
-
-if TYPE_CHECKING:
-    import keras
 
 
 def build_model(config: TrainConfig, n_features: int, n_classes: int) -> keras.Model:
@@ -17,8 +14,6 @@ def build_model(config: TrainConfig, n_features: int, n_classes: int) -> keras.M
     activation, as in the tutorials this project follows; without it the activation is fused into
     the Dense layer.
     """
-    import keras
-
     l2 = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
     layers: list[keras.layers.Layer] = [keras.Input(shape=(n_features,), name="pixels")]
     for i, units in enumerate(config.units, start=1):
@@ -47,8 +42,6 @@ def build_model(config: TrainConfig, n_features: int, n_classes: int) -> keras.M
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    import keras
-
     optimizers = {
         "adam": keras.optimizers.Adam,
         "sgd": keras.optimizers.SGD,

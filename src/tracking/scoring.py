@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import mlflow.pyfunc
 import numpy as np
+from sklearn.metrics import log_loss
 
 from tracking.data import Dataset
 
@@ -16,8 +18,6 @@ class Score(NamedTuple):
 
 
 def score_probabilities(probabilities: np.ndarray, y_true: np.ndarray, n_classes: int) -> Score:
-    from sklearn.metrics import log_loss
-
     probs = np.asarray(probabilities, dtype=np.float64)
     probs = probs / probs.sum(axis=1, keepdims=True)  # float32 softmax rows sum to 1 +- 1e-7
     accuracy = float(np.mean(probs.argmax(axis=1) == y_true))
@@ -27,8 +27,6 @@ def score_probabilities(probabilities: np.ndarray, y_true: np.ndarray, n_classes
 
 def score_model_uri(model_uri: str, dataset: Dataset) -> Score:
     """Load ``model_uri`` fresh with ``mlflow.pyfunc`` and score it on the test split."""
-    import mlflow
-
     model = mlflow.pyfunc.load_model(model_uri)
     probabilities = model.predict(dataset.x_test)
     return score_probabilities(np.asarray(probabilities), dataset.y_test, dataset.n_classes)

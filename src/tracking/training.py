@@ -1,8 +1,10 @@
-"""One Keras training, tracked in one MLflow run from the first epoch to the registered model.
+"""One Keras training, logged into a run its caller owns, from the first epoch to the registry.
 
-Keras's ``fit()`` has no try/finally (a callback that raises skips ``on_train_end``), so every
-ending (completed, early stopping, pruned, diverged, interrupted, failed) is handled here, in the
-caller: the run always ends FINISHED, FAILED or KILLED with what existed so far logged.
+The caller creates the run and ends it (``Tracker.ending``): ``train`` only logs into it, so a
+sweep knows its trial's run id before training starts. Keras's ``fit()`` has no try/finally (a
+callback that raises skips ``on_train_end``), so every ending (completed, early stopping, pruned,
+diverged, interrupted, failed) is handled here: the run is tagged ``stop_reason`` and, when
+training did not finish, gets its curves up to the last finished epoch.
 """
 
 from __future__ import annotations
@@ -12,24 +14,27 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import mlflow
-from mlflow import MlflowClient
+import keras
 
-from tracking import artifacts, runs
+from tracking import artifacts
+from tracking import tags as T
+from tracking.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger, StopsTraining
 from tracking.config import TrainConfig
 from tracking.data import Dataset, load_dataset
-from tracking.registry import register_version
+from tracking.model import build_model, summary_text
+from tracking.tags import StopReason
+from tracking.tracker import Terminated, Tracker
 
 log = logging.getLogger(__name__)
 
 
 class TrainResult(NamedTuple):
     run_id: str
-    stop_reason: str  # completed | early_stopping | pruned | diverged | interrupted
+    stop_reason: StopReason
     best_epoch: int | None  # 0-based step of the best monitored value
     best_value: float | None
     test_loss: float | None
@@ -40,52 +45,40 @@ class TrainResult(NamedTuple):
 
 def default_run_name(config: TrainConfig) -> str:
     layers = "x".join(str(u) for u in config.units)
-    # uuid4 reads os.urandom, which Keras's seeding does not touch (DESIGN fact 6).
+    # uuid4 reads os.urandom, which Keras's seeding does not touch: names never repeat.
     return f"{config.dataset}-mlp-{layers}-{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
 
 
 def train(
     config: TrainConfig,
     *,
+    tracker: Tracker,
+    run_id: str,
     dataset: Dataset | None = None,
-    run_name: str | None = None,
-    parent_run_id: str | None = None,
-    tags: Mapping[str, str] | None = None,
-    extra_callbacks: Sequence[Any] = (),
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     register: bool = True,
     verbose: int = 2,
 ) -> TrainResult:
-    """Train ``config`` in a new MLflow run and return what happened.
+    """Train ``config``, logging into ``run_id``, and return what happened.
 
-    An extra callback may end the run for its own reason: it sets ``model.stop_training`` and
-    its attribute ``stop_reason`` (e.g. ``"pruned"``); the run is then tagged with that reason,
-    scores nothing on the test split and logs no model.
+    An extra callback may end training for its own reason (``StopsTraining``): the run is then
+    tagged with that reason, scores nothing on the test split and logs no model.
     """
-    import keras
-
-    from tracking.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger
-
     keras.backend.clear_session()  # flat memory across sweep trials
     if verbose == 0:  # clear_session resets this; quiet means no progress bars from MLflow either
         keras.utils.disable_interactive_logging()
     gc.collect()
     dataset = dataset if dataset is not None else load_dataset(config)
-    run_id = runs.open_run(
-        run_name or default_run_name(config), parent_run_id=parent_run_id, tags=tags
-    )
-    epoch_log = MlflowEpochLogger(run_id)
+    epoch_log = MlflowEpochLogger(tracker, run_id)
     best = BestWeights(config.monitor, config.monitor_mode)
-    status, stop_reason = "FAILED", "failed"
+    stop_reason: StopReason = "failed"
     try:
-        artifacts.log_params(
-            run_id, {**config.as_params(), **dataset.facts(), "data_source": dataset.source}
-        )
-        artifacts.log_dataset_inputs(run_id, dataset)
+        params = {**config.as_params(), **dataset.facts(), "data_source": dataset.source}
+        tracker.log_params(run_id, params)
+        tracker.log_dataset_inputs(run_id, dataset)
         keras.utils.set_random_seed(config.seed)
-        from tracking.model import build_model, summary_text
-
         model = build_model(config, dataset.n_features, dataset.n_classes)
-        MlflowClient().log_text(run_id, summary_text(model), "model_summary.txt")
+        tracker.log_text(run_id, summary_text(model), "model_summary.txt")
         build_optimizer(model)  # after the summary, which would list the optimizer's params
         guard = DivergenceGuard()
         early = keras.callbacks.EarlyStopping(
@@ -106,27 +99,24 @@ def train(
         fit_seconds = time.perf_counter() - started
         stop_reason = _stop_reason(guard.diverged, early.stopped_epoch, extra_callbacks)
         result = _finish(
-            config, dataset, model, best, epoch_log.history, run_id, stop_reason, register
+            tracker, run_id, config, dataset, model, best, epoch_log.history, stop_reason, register
         )
-        mlflow.log_metric("fit_seconds", fit_seconds, run_id=run_id)
-        status = "FINISHED"
+        tracker.log_metrics(run_id, {"fit_seconds": fit_seconds})
         return result
-    except (KeyboardInterrupt, runs.Terminated):
-        status, stop_reason = "KILLED", "interrupted"
+    except (KeyboardInterrupt, Terminated):
+        stop_reason = "interrupted"
         log.warning(
             "interrupted: run %s ends KILLED with %d epoch(s) logged",
             run_id,
             len(epoch_log.history.get("loss", [])),
         )
+        _log_partial(tracker, run_id, config, best, epoch_log.history, stop_reason)
         raise
-    except BaseException as error:
-        MlflowClient().set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:5000])
+    except BaseException:
+        _log_partial(tracker, run_id, config, best, epoch_log.history, stop_reason)
         raise
     finally:
-        MlflowClient().set_tag(run_id, "stop_reason", stop_reason)
-        if status != "FINISHED":
-            _log_partial(run_id, config, best, epoch_log.history, stop_reason)
-        runs.close_run(run_id, status)
+        tracker.set_tags(run_id, {T.STOP_REASON: stop_reason})
 
 
 def build_optimizer(model: Any) -> None:
@@ -141,24 +131,26 @@ def build_optimizer(model: Any) -> None:
     model.optimizer.build(model.trainable_variables)
 
 
-def _stop_reason(diverged: bool, stopped_epoch: int, extra_callbacks: Sequence[Any]) -> str:
+def _stop_reason(
+    diverged: bool, stopped_epoch: int, extra_callbacks: Sequence[keras.callbacks.Callback]
+) -> StopReason:
     if diverged:
         return "diverged"
     for callback in extra_callbacks:
-        reason = getattr(callback, "stop_reason", None)
-        if reason:
-            return str(reason)
+        if isinstance(callback, StopsTraining) and callback.stop_reason:
+            return callback.stop_reason
     return "early_stopping" if stopped_epoch > 0 else "completed"
 
 
 def _finish(
+    tracker: Tracker,
+    run_id: str,
     config: TrainConfig,
     dataset: Dataset,
     model: Any,
-    best: Any,
+    best: BestWeights,
     history: dict[str, list[float]],
-    run_id: str,
-    stop_reason: str,
+    stop_reason: StopReason,
     register: bool,
 ) -> TrainResult:
     """Restore the best weights, score them on the test split, log the rest."""
@@ -170,7 +162,12 @@ def _finish(
             if key in history and (key.startswith("val_") or "val_loss" not in history):
                 summary[f"best_{key}"] = history[key][best.best_epoch]
     artifacts.log_curves(
-        run_id, history, monitor=config.monitor, best_step=best.best_epoch, stop_reason=stop_reason
+        tracker,
+        run_id,
+        history,
+        monitor=config.monitor,
+        best_step=best.best_epoch,
+        stop_reason=stop_reason,
     )
     test_loss = test_accuracy = None
     model_uri = None
@@ -181,16 +178,16 @@ def _finish(
         )
         summary.update(test_loss=test_loss, test_accuracy=test_accuracy)
         y_pred = model.predict(dataset.x_test, batch_size=1024, verbose=0).argmax(axis=1)
-        artifacts.log_confusion(run_id, dataset.y_test, y_pred, dataset.class_names)
-        model_uri = artifacts.log_model(model, dataset.x_test)
+        artifacts.log_confusion(tracker, run_id, dataset.y_test, y_pred, dataset.class_names)
+        model_uri = tracker.log_model(run_id, model, dataset.x_test)
         if register and config.registered_model_name:
-            register_version(
+            tracker.register(
                 model_uri,
                 config.registered_model_name,
                 run_id=run_id,
                 tags={"test_accuracy": repr(test_accuracy), "test_loss": repr(test_loss)},
             )
-    mlflow.log_metrics({k: v for k, v in summary.items() if math.isfinite(v)}, run_id=run_id)
+    tracker.log_metrics(run_id, {k: v for k, v in summary.items() if math.isfinite(v)})
     log.info(
         "run %s: %s after %d epoch(s); best epoch %s; test accuracy %s",
         run_id,
@@ -212,18 +209,24 @@ def _finish(
 
 
 def _log_partial(
-    run_id: str, config: TrainConfig, best: Any, history: dict[str, list[float]], stop_reason: str
+    tracker: Tracker,
+    run_id: str,
+    config: TrainConfig,
+    best: BestWeights,
+    history: dict[str, list[float]],
+    stop_reason: StopReason,
 ) -> None:
     """On failure or interruption: curves to the last finished epoch, never a model."""
     try:
-        mlflow.flush_async_logging()
+        tracker.flush()
         artifacts.log_curves(
+            tracker,
             run_id,
             history,
             monitor=config.monitor,
             best_step=best.best_epoch,
             stop_reason=stop_reason,
         )
-        mlflow.log_metric("epochs_trained", len(history.get("loss", [])), run_id=run_id)
+        tracker.log_metrics(run_id, {"epochs_trained": len(history.get("loss", []))})
     except Exception:  # the run must still be closed; say why the extras are missing
         log.exception("could not log the partial curves of run %s", run_id)

@@ -4,8 +4,8 @@ import mlflow
 import pytest
 
 from pipelines.evaluate import main
+from tests.helpers import train_run
 from tracking.config import TrainConfig
-from tracking.training import train
 
 DATA = ["--dataset", "digits", "--seed", "5"]
 
@@ -13,7 +13,7 @@ DATA = ["--dataset", "digits", "--seed", "5"]
 def test_evaluate_scores_the_registered_model_as_its_run_did(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    result = train(
+    result = train_run(
         TrainConfig(
             dataset="digits",
             seed=5,

@@ -14,10 +14,10 @@ from optuna.trial import TrialState
 
 from pipelines.sweep import main
 from tracking.config import TrainConfig
-from tracking.runs import Terminated
 from tracking.scoring import score_model_uri
-from tracking.study import run_sweep
-from tracking.sweep_config import SweepConfig
+from tracking.sweep.config import SweepConfig
+from tracking.sweep.study import run_sweep
+from tracking.tracker import Terminated, Tracker
 
 FAST = [
     "--dataset", "digits", "--hidden-units", "16", "--max-train-samples", "500",
@@ -109,7 +109,7 @@ def test_sweep_nests_every_trial_under_one_parent_run(capsys: pytest.CaptureFixt
 
 def test_always_pruned_trials_end_cleanly_without_a_model() -> None:
     result = run_sweep(BASE, SweepConfig(n_trials=2, **SPACE), pruner=AlwaysPrune(),
-                       show_progress_bar=False)  # fmt: skip
+                       show_progress_bar=False, tracker=Tracker())  # fmt: skip
     study = _study()
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
     assert all(t.user_attrs["pruned_at_epoch"] == 1 for t in study.trials)
@@ -121,10 +121,10 @@ def test_always_pruned_trials_end_cleanly_without_a_model() -> None:
 def test_resume_continues_to_n_trials_in_total_under_the_same_parent() -> None:
     # The first invocation stops after its first trial (the timeout is checked between trials).
     first = run_sweep(BASE, SweepConfig(n_trials=4, timeout=0.01, **SPACE), pruner=NeverPrune(),
-                      show_progress_bar=False)  # fmt: skip
+                      show_progress_bar=False, tracker=Tracker())  # fmt: skip
     assert len(_study().trials) == 1
     second = run_sweep(BASE, SweepConfig(n_trials=4, **SPACE), pruner=NeverPrune(),
-                       show_progress_bar=False)  # fmt: skip
+                       show_progress_bar=False, tracker=Tracker())  # fmt: skip
     study = _study()
     assert len(study.trials) == 4 and second.parent_run_id == first.parent_run_id
     [parent] = _runs("parent")
@@ -141,7 +141,7 @@ def test_resume_continues_to_n_trials_in_total_under_the_same_parent() -> None:
     score = score_model_uri("models:/digits-mlp@champion", load_dataset(BASE))
     assert score.test_accuracy == pytest.approx(best_run.data.metrics["test_accuracy"], abs=1e-6)
     # a third invocation with the same cap runs nothing and keeps the single parent
-    run_sweep(BASE, SweepConfig(n_trials=4, **SPACE), show_progress_bar=False)
+    run_sweep(BASE, SweepConfig(n_trials=4, **SPACE), show_progress_bar=False, tracker=Tracker())
     assert len(_study().trials) == 4 and len(_runs("parent")) == 1
 
 
@@ -157,7 +157,7 @@ class Raise(optuna.pruners.BasePruner):
 
 def test_a_failing_trial_is_fail_in_optuna_and_failed_in_mlflow_and_the_sweep_goes_on() -> None:
     result = run_sweep(BASE, SweepConfig(n_trials=2, **SPACE), pruner=Raise(RuntimeError("boom")),
-                       show_progress_bar=False)  # fmt: skip
+                       show_progress_bar=False, tracker=Tracker())  # fmt: skip
     assert result.counts["FAIL"] == 2 and result.promotion is None
     for trial in _study().trials:
         run = mlflow.get_run(trial.user_attrs["mlflow_run_id"])
@@ -171,13 +171,13 @@ def test_an_interrupted_sweep_ends_its_runs_killed_and_resumes(signal: BaseExcep
     # Terminated is what pipelines.sweep's SIGTERM handler raises in the main thread.
     with pytest.raises(KeyboardInterrupt):
         run_sweep(BASE, SweepConfig(n_trials=2, **SPACE), pruner=Raise(signal),
-                  show_progress_bar=False)  # fmt: skip
+                  show_progress_bar=False, tracker=Tracker())  # fmt: skip
     [parent] = _runs("parent")
     [child] = _runs("trial")
     assert parent.info.status == "KILLED" and child.info.status == "KILLED"
     assert child.data.tags["optuna.state"] == "FAIL"
     result = run_sweep(BASE, SweepConfig(n_trials=2, **SPACE), pruner=NeverPrune(),
-                       show_progress_bar=False)  # fmt: skip
+                       show_progress_bar=False, tracker=Tracker())  # fmt: skip
     assert result.parent_run_id == parent.info.run_id
     assert mlflow.get_run(result.parent_run_id).info.status == "FINISHED"
     assert [t.state.name for t in _study().trials] == ["FAIL", "COMPLETE"]
@@ -188,7 +188,6 @@ BAD = [
     (["--epochs-min", "9", "--epochs-max", "3"], "epochs_min"),
     (["--learning-rate-min", "0.1", "--learning-rate-max", "0.001"], "learning_rate_min"),
     (["--pruner", "sha"], "pruner"),
-    (["--storage", "postgresql://nobody@127.0.0.1:1/x"], "storage"),
     (["--storage", "postgresql://nobody@127.0.0.1:1/x"], "storage"),
     (["--storage", "sqlite:////nonexistent-dir/optuna.db"], "storage"),
     (["--learning-rate", "0"], "learning_rate"),

@@ -17,10 +17,9 @@ import pytest
 from mlflow import MlflowClient
 
 from pipelines.train import main
-from tests.helpers import mlflow_run
+from tests.helpers import mlflow_run, train_run
 from tracking.config import TrainConfig
 from tracking.data import load_dataset
-from tracking.training import train
 
 FAST = ["--dataset", "digits", "--hidden-units", "32", "--epochs", "3", "--seed", "7"]
 FAST_CONFIG = TrainConfig(dataset="digits", hidden_units="32", epochs=3, seed=7)
@@ -97,7 +96,7 @@ def test_mlflow_run_end_to_end(repo: Path, tmp_path: Path, tracking_store: str) 
 
 def test_best_weights_are_logged_model_weights_after_early_stopping() -> None:
     config = dataclasses.replace(FAST_CONFIG, epochs=30, learning_rate=0.05, patience=2)
-    result = train(config)
+    result = train_run(config)
     run = mlflow.get_run(result.run_id)
     assert result.stop_reason == "early_stopping" == run.data.tags["stop_reason"]
     val = [m.value for m in MlflowClient().get_metric_history(result.run_id, "val_loss")]
@@ -112,7 +111,7 @@ def test_best_weights_are_logged_model_weights_after_early_stopping() -> None:
 
 def test_same_parameters_give_the_same_metrics() -> None:
     config = dataclasses.replace(FAST_CONFIG, epochs=2, registered_model_name="")
-    first, second = train(config), train(config)
+    first, second = train_run(config), train_run(config)
     assert first.history["val_loss"] == second.history["val_loss"]
     assert first.test_accuracy == second.test_accuracy
     names = {mlflow.get_run(r.run_id).info.run_name for r in (first, second)}
@@ -137,7 +136,7 @@ class _Boom(keras.callbacks.Callback):
 
 def test_exception_ends_failed_with_reason_and_partial_curves() -> None:
     with pytest.raises(RuntimeError, match="disk full"):
-        train(dataclasses.replace(FAST_CONFIG, epochs=5), extra_callbacks=[_Boom()])
+        train_run(dataclasses.replace(FAST_CONFIG, epochs=5), extra_callbacks=[_Boom()])
     run = _only_run()
     assert run.info.status == "FAILED"
     assert run.data.tags["error"] == "RuntimeError: disk full"
@@ -156,7 +155,9 @@ class _StopAsPruned(keras.callbacks.Callback):
 
 
 def test_callback_stop_reason_logs_no_model_and_no_test_score() -> None:
-    result = train(dataclasses.replace(FAST_CONFIG, epochs=5), extra_callbacks=[_StopAsPruned()])
+    result = train_run(
+        dataclasses.replace(FAST_CONFIG, epochs=5), extra_callbacks=[_StopAsPruned()]
+    )
     run = mlflow.get_run(result.run_id)
     assert (result.stop_reason, run.data.tags["stop_reason"], run.info.status) == (
         "pruned",

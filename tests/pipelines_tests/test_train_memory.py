@@ -6,8 +6,8 @@ import gc
 
 import keras
 
+from tests.helpers import train_run
 from tracking.config import TrainConfig
-from tracking.training import train
 
 
 def _live(type_name: str) -> int:
@@ -17,10 +17,10 @@ def _live(type_name: str) -> int:
 
 def test_a_trial_leaves_no_model_and_few_tensorflow_functions_behind() -> None:
     config = TrainConfig(dataset="digits", hidden_units="32,16", epochs=1, registered_model_name="")
-    train(config, verbose=0)  # warm-up: the first trial builds what every trial shares
+    train_run(config, verbose=0)  # warm-up: the first trial builds what every trial shares
     functions, models = _live("AtomicFunction"), _live("Sequential")
-    train(config, verbose=0)
-    train(config, verbose=0)
+    train_run(config, verbose=0)
+    train_run(config, verbose=0)
     # Keras leaves 2 functions per metric variable (TensorFlow keeps them for the process);
     # an optimizer built inside fit() would leave 2 per slot variable too (32 with Adam here).
     assert _live("AtomicFunction") - functions <= 2 * 8

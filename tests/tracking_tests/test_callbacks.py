@@ -52,7 +52,8 @@ def test_best_weights_are_the_best_epoch_by_value_not_the_last() -> None:
 def test_max_mode_and_nan_never_best() -> None:
     x, y = _data()
     model = _tiny_model()
-    fake = FabricatedValidation([0.2, math.nan, 0.9, 0.5])
+    # A NaN first: without the guard it would become the best (nothing compares above NaN).
+    fake = FabricatedValidation([math.nan, 0.2, 0.9, 0.5])
     best = BestWeights("val_loss", "max")
     model.fit(x, y, epochs=4, verbose=0, callbacks=[fake, best])
     assert best.best_epoch == 2

@@ -12,7 +12,8 @@ import pytest
 
 from tracking import _mnist_offline, data
 from tracking.config import TrainConfig
-from tracking.data import Dataset, check_source, load_dataset
+from tracking.data import Dataset, load_dataset
+from tracking.data_check import check_source
 from tracking.errors import ConfigError
 
 

@@ -17,7 +17,8 @@ import keras
 import optuna
 
 from tracking.errors import MonitorError
-from tracking.sweep_config import SweepConfig
+from tracking.sweep.config import SweepConfig
+from tracking.tags import StopReason
 
 
 class Reporter(Protocol):
@@ -57,26 +58,18 @@ class PruningCallback(keras.callbacks.Callback):
     Attributes:
         stop_reason: ``"pruned"`` once the pruner stopped the fit, else None (read by train()).
         pruned_at_step: the 0-based epoch at which the trial was pruned (epoch N = step + 1).
-        run_id: the MLflow run active when training began (the trial's child run), if any.
     """
 
     def __init__(self, trial: Reporter, monitor: str) -> None:
         super().__init__()
         self.trial = trial
         self.monitor = monitor
-        self.stop_reason: str | None = None
+        self.stop_reason: StopReason | None = None
         self.pruned_at_step: int | None = None
-        self.run_id: str | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.stop_reason = None
         self.pruned_at_step = None
-        import mlflow  # the run train() opened for this trial; noted before anything can fail
-
-        run = mlflow.active_run()
-        self.run_id = run.info.run_id if run else None
-        if self.run_id and hasattr(self.trial, "set_user_attr"):  # visible while it trains
-            self.trial.set_user_attr("mlflow_run_id", self.run_id)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}

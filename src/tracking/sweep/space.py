@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any, Literal, Protocol
 
 from tracking.config import TrainConfig, monitor_mode
-from tracking.sweep_config import SweepConfig
+from tracking.sweep.config import SweepConfig
 
 SEARCHED = ("epochs", "batch_size", "learning_rate", "dropout", "l2")
 

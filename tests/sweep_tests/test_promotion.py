@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import pytest
 
+from tests.helpers import train_run
 from tracking.config import TrainConfig
 from tracking.data import load_dataset
-from tracking.promotion import ALIAS, decide, promote
 from tracking.scoring import score_model_uri
-from tracking.training import train
+from tracking.sweep.promotion import ALIAS, decide, promote
+from tracking.tracker import Tracker
 
 NAME = "digits-mlp"
 
@@ -23,13 +26,13 @@ def test_decide() -> None:
 def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
     base = TrainConfig(dataset="digits", hidden_units="32", epochs=3, max_train_samples=800)
     dataset = load_dataset(base)
-    weak = train(
+    weak = train_run(
         base.__class__(**{**base.as_params(), "learning_rate": 1e-5, "epochs": 1}),
         dataset=dataset,
         register=False,
         verbose=0,
     )
-    strong = train(
+    strong = train_run(
         base.__class__(**{**base.as_params(), "learning_rate": 1e-2}),
         dataset=dataset,
         register=False,
@@ -44,6 +47,7 @@ def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
 
     def challenge(result):  # type: ignore[no-untyped-def]
         return promote(
+            Tracker(),
             NAME,
             run_id=result.run_id,
             model_uri=result.model_uri,
@@ -71,25 +75,34 @@ def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
     assert champion.metadata.run_id == strong.run_id
 
 
-def test_a_champion_that_cannot_be_scored_keeps_the_alias() -> None:
-    base = TrainConfig(dataset="digits", hidden_units="8", epochs=1, max_train_samples=300)
-    result = train(base, dataset=load_dataset(base), register=False, verbose=0)
+def test_a_champion_that_cannot_be_scored_keeps_the_alias(tmp_path: Path) -> None:
+    # The champion was trained on a 3-column CSV: it cannot score the 64-pixel digits test split.
+    rows = "".join(f"{i % 7},{i % 5},{(i * 3) % 11},{i % 2}\n" for i in range(60))
+    (tmp_path / "small.csv").write_text("a,b,c,quality\n" + rows)
+    csv_config = TrainConfig(dataset="csv", data_path="small.csv", hidden_units="8", epochs=1)
+    old = train_run(csv_config, register=False, verbose=0)
+    tracker = Tracker()
+    csv_data = load_dataset(csv_config)
     first = promote(
-        NAME, run_id=result.run_id, model_uri=result.model_uri, tags={}, scorer=lambda uri: 0.5
+        tracker,
+        NAME,
+        run_id=old.run_id,
+        model_uri=old.model_uri,
+        tags={},
+        scorer=lambda uri: score_model_uri(uri, csv_data).test_accuracy,
     )
-
-    def broken(uri: str) -> float:
-        if "@" in uri:
-            raise ValueError("shape mismatch")
-        return 0.99
-
-    other = train(
-        base.__class__(**{**base.as_params(), "seed": 1}),
-        dataset=load_dataset(base),
-        register=False,
-        verbose=0,
+    assert first.promoted
+    base = TrainConfig(dataset="digits", hidden_units="8", epochs=1, max_train_samples=300)
+    digits = load_dataset(base)
+    other = train_run(base, dataset=digits, register=False, verbose=0)
+    second = promote(
+        tracker,
+        NAME,
+        run_id=other.run_id,
+        model_uri=other.model_uri,
+        tags={},
+        scorer=lambda uri: score_model_uri(uri, digits).test_accuracy,
     )
-    second = promote(NAME, run_id=other.run_id, model_uri=other.model_uri, tags={}, scorer=broken)
     assert not second.promoted and "could not be scored" in second.reason
     version = mlflow.MlflowClient().get_model_version_by_alias(NAME, ALIAS).version
     assert str(version) == first.version

@@ -4,7 +4,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from tracking.sweep_summary import TrialCurve, curves_info, draw_curves, state_counts
+from tracking.sweep.summary import TrialCurve, curves_info, draw_curves, state_counts
 
 
 def _trial(number: int, state: TrialState, values: list[float]) -> optuna.trial.FrozenTrial:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -7,8 +8,8 @@ import optuna
 import pytest
 
 from tracking.errors import MonitorError
-from tracking.pruning import PruningCallback, make_pruner
-from tracking.sweep_config import SweepConfig
+from tracking.sweep.config import SweepConfig
+from tracking.sweep.pruning import PruningCallback, make_pruner
 
 
 class PruneAt:
@@ -62,18 +63,56 @@ def test_a_nan_epoch_is_not_reported() -> None:
     assert trial.reported == []
 
 
-def test_pruner_names_map_to_optunas_pruners() -> None:
-    sweep = SweepConfig(prune_startup_trials=4, prune_warmup_epochs=3, prune_patience=2)
-    median = make_pruner(sweep)
-    assert isinstance(median, optuna.pruners.MedianPruner)
-    assert (median._n_startup_trials, median._n_warmup_steps) == (4, 3)
-    patient = make_pruner(SweepConfig(pruner="patient", prune_patience=2))
-    assert isinstance(patient, optuna.pruners.PatientPruner) and patient._patience == 2
-    assert isinstance(patient._wrapped_pruner, optuna.pruners.MedianPruner)
-    hyperband = make_pruner(SweepConfig(pruner="hyperband", epochs_max=27))
-    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
-    assert (hyperband._min_resource, hyperband._max_resource) == (1, 27)
-    assert isinstance(make_pruner(SweepConfig(pruner="none")), optuna.pruners.NopPruner)
+def _pruned_steps(pruner: optuna.pruners.BasePruner, curves: list[list[float]]) -> list[int | None]:
+    """Run each curve as a trial, in order; the step at which each one was pruned (or None)."""
+    study = optuna.create_study(pruner=pruner, sampler=optuna.samplers.RandomSampler(0))
+    pruned_at: list[int | None] = []
+    for curve in curves:
+        trial = study.ask()
+        step_pruned = None
+        for step, value in enumerate(curve):
+            trial.report(value, step)
+            if trial.should_prune():
+                step_pruned = step
+                break
+        if step_pruned is None:
+            study.tell(trial, curve[-1])
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        pruned_at.append(step_pruned)
+    return pruned_at
+
+
+GOOD = [1.0, 0.5, 0.3, 0.2, 0.2, 0.2]
+BAD = [3.0, 3.0, 3.0, 3.0, 3.0, 3.0]
+SLOW = [3.0, 2.9, 2.8, 2.85, 2.85, 2.85]  # worse than the median; best at epoch 3, then worse
+
+
+def test_median_waits_for_startup_trials_and_warmup_epochs() -> None:
+    sweep = SweepConfig(prune_startup_trials=2, prune_warmup_epochs=3)
+    # Two finished trials: a bad one is pruned at the first epoch after the warm-up.
+    assert _pruned_steps(make_pruner(sweep), [GOOD, GOOD, BAD]) == [None, None, 3]
+    # With three start-up trials required, two finished ones prune nothing.
+    sweep = SweepConfig(prune_startup_trials=3, prune_warmup_epochs=3)
+    assert _pruned_steps(make_pruner(sweep), [GOOD, GOOD, BAD]) == [None, None, None]
+
+
+def test_patient_lets_an_improving_trial_run_until_it_stalls() -> None:
+    sweep = SweepConfig(pruner="patient", prune_startup_trials=2, prune_warmup_epochs=0)
+    median = make_pruner(SweepConfig(prune_startup_trials=2, prune_warmup_epochs=0))
+    # The median rule alone prunes the slow trial at once...
+    assert _pruned_steps(median, [GOOD, GOOD, SLOW]) == [None, None, 0]
+    # ... the patient one only after prune_patience epochs without improvement.
+    patient = make_pruner(dataclasses.replace(sweep, prune_patience=2))
+    assert _pruned_steps(patient, [GOOD, GOOD, SLOW]) == [None, None, 5]
+
+
+def test_hyperband_prunes_bad_trials_and_none_prunes_nothing() -> None:
+    curves = [GOOD] * 8 + [BAD] * 4
+    hyperband = _pruned_steps(make_pruner(SweepConfig(pruner="hyperband", epochs_max=6)), curves)
+    assert any(step is not None for step in hyperband[8:])  # bad trials pruned
+    assert all(step is None or step < 6 for step in hyperband)
+    assert _pruned_steps(make_pruner(SweepConfig(pruner="none")), curves) == [None] * 12
 
 
 class AlwaysPrune(optuna.pruners.BasePruner):

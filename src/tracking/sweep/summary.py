@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import warnings
 from collections import Counter
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
 import optuna  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
+from optuna.visualization import matplotlib as ovm  # noqa: E402
+
+from tracking import tags as T  # noqa: E402
+from tracking.tracker import Tracker  # noqa: E402
 
 log = logging.getLogger(__name__)
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
@@ -101,34 +102,27 @@ def state_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
     return {s: counts.get(s, 0) for s in STATES}
 
 
-def log_summary(study: optuna.Study, parent_run_id: str, monitor: str) -> None:
+def log_summary(tracker: Tracker, study: optuna.Study, parent_run_id: str, monitor: str) -> None:
     """Write the study's summary to the parent run (safe to call again after a resume)."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = study.best_trial if complete else None
     step = len(trials)
-    client = mlflow.MlflowClient()
     metrics = {f"n_trials_{s.lower()}": float(n) for s, n in state_counts(trials).items()}
     metrics["n_trials"] = float(step)
-    tags: dict[str, str] = {"optuna.n_trials": str(step)}
+    tags: dict[str, str] = {T.OPTUNA_N_TRIALS: str(step)}
     if best is not None:
         metrics["best_value"] = float(best.value)  # type: ignore[arg-type]
         metrics["best_trial_number"] = float(best.number)
         metrics.update({f"best_{k}": float(v) for k, v in best.params.items()})
         tags.update({f"best.{k}": repr(v) for k, v in best.params.items()})
-        tags["optuna.best_trial_number"] = str(best.number)
-        tags["best_run_id"] = str(best.user_attrs.get("mlflow_run_id", ""))
+        tags[T.OPTUNA_BEST_TRIAL_NUMBER] = str(best.number)
+        tags[T.BEST_RUN_ID] = str(best.user_attrs.get("mlflow_run_id", ""))
         tags[f"best.{monitor}"] = repr(best.value)
-    for key, value in metrics.items():
-        client.log_metric(parent_run_id, key, value, step=step)
-    for key, text in tags.items():
-        client.set_tag(parent_run_id, key, text)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        table = Path(tmp) / "trials.csv"
-        study.trials_dataframe().to_csv(table, index=False)
-        client.log_artifact(parent_run_id, str(table), "summary")
-    figures = {
+    tracker.log_metrics(parent_run_id, metrics, step=step)
+    tracker.set_tags(parent_run_id, tags)
+    tracker.log_table(parent_run_id, study.trials_dataframe(), "summary/trials.csv")
+    figures: dict[str, Callable[[], Figure]] = {
         "trial_curves.png": lambda: draw_curves(
             curves_info(trials, monitor, best.number if best else None)
         )
@@ -142,15 +136,12 @@ def log_summary(study: optuna.Study, parent_run_id: str, monitor: str) -> None:
         except Exception as exc:  # a plot that cannot be drawn yet must not lose the sweep
             log.info("summary plot %s skipped: %s", name, exc)
             continue
-        client.log_figure(
-            parent_run_id, fig, f"summary/{name}", save_kwargs={"bbox_inches": "tight"}
-        )
-        plt.close(fig)
+        tracker.log_figure(parent_run_id, fig, f"summary/{name}", bbox_inches="tight")
 
 
-def _optuna_figures(study: optuna.Study, n_complete: int, target_name: str) -> dict:
-    from optuna.visualization import matplotlib as ovm
-
+def _optuna_figures(
+    study: optuna.Study, n_complete: int, target_name: str
+) -> dict[str, Callable[[], Figure]]:
     def figure_of(plot, **kwargs):  # type: ignore[no-untyped-def]
         def build() -> Figure:
             ax = plot(study, **kwargs)

@@ -1,58 +1,41 @@
 """A sweep: open the storage, load or create the study, run trials until it holds ``n_trials``.
 
-Each trial is ``training.train`` in a child of the study's parent run (``tracking.objective``,
-``tracking.parent_run``). ``n_trials`` caps the study's total, so running the same command again
+Each trial is ``training.train`` in a child of the study's parent run (``tracking.sweep.objective``,
+``tracking.sweep.parent``). ``n_trials`` caps the study's total, so running the same command again
 resumes it. At the end the parent gets the summary and the best model may become champion.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import optuna
-from mlflow import MlflowClient
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
+from tracking import tags as T
 from tracking.config import TrainConfig
+from tracking.data import Dataset, load_dataset
 from tracking.errors import ConfigError
-from tracking.parent_run import find_or_create_parent
-from tracking.promotion import Promotion, promote, record
-from tracking.search_space import direction
-from tracking.sweep_config import SweepConfig
-from tracking.sweep_summary import log_summary, state_counts
+from tracking.scoring import score_model_uri
+from tracking.sweep.config import SweepConfig
+from tracking.sweep.objective import Objective, StateTagger, progress_line
+from tracking.sweep.parent import find_or_create_parent
+from tracking.sweep.promotion import Promotion, promote, record
+from tracking.sweep.pruning import make_pruner
+from tracking.sweep.space import direction
+from tracking.sweep.storage import open_storage
+from tracking.sweep.summary import log_summary, state_counts
+from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """Connect to the Optuna storage now, so a bad URL fails before anything else is created."""
-    kwargs: dict[str, Any] = {}
-    if not url.startswith("sqlite"):  # heartbeats: a killed worker's trial ends FAIL, not RUNNING
-        kwargs = {"heartbeat_interval": 60, "grace_period": 180}
-    if url.startswith(("postgresql", "mysql")):  # an unreachable host fails in 10 s, not minutes
-        kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": 10}}
-    try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" since v2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, **kwargs)
-    except Exception as error:
-        text = str(error).strip()
-        reason = text.splitlines()[0][:200] if text else ""
-        fix = "check the URL and that the database is running, e.g. -P storage=sqlite:///optuna.db"
-        raise ConfigError(
-            "storage", url, f"cannot be opened ({type(error).__name__}: {reason})", fix
-        ) from None
 
 
 def load_or_create_study(
     storage: optuna.storages.BaseStorage, base: TrainConfig, sweep: SweepConfig
 ) -> optuna.Study:
     """The study named ``sweep.study_name``; refuses to resume it with another objective."""
-    from tracking.pruning import make_pruner
-
     study = optuna.create_study(
         storage=storage,
         study_name=sweep.study_name,
@@ -90,61 +73,55 @@ def run_sweep(
     base: TrainConfig,
     sweep: SweepConfig,
     *,
+    tracker: Tracker,
     storage: optuna.storages.BaseStorage | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
-    dataset: Any = None,
+    dataset: Dataset | None = None,
     show_progress_bar: bool = True,
 ) -> SweepResult:
     """Run (or resume) the study until it holds ``sweep.n_trials`` trials, then summarise it.
 
     ``pruner`` replaces the one named by ``sweep.pruner`` (tests pass tiny stubs).
     """
-    from tracking.data import load_dataset
-    from tracking.objective import Objective, progress_line, sync_state_tags, tag_state
-    from tracking.runs import Terminated
-
     storage = storage if storage is not None else open_storage(sweep.storage)
     dataset = dataset if dataset is not None else load_dataset(base)  # once for every trial
     study = load_or_create_study(storage, base, sweep)
     if pruner is not None:
         study.pruner = pruner
     first = len(study.trials)
-    parent = find_or_create_parent(study, base, sweep)
-    objective = Objective(base, sweep, dataset, parent)
-    status = "FAILED"
-    try:
-        if first < sweep.n_trials:
-            study.optimize(
-                objective,
-                n_trials=sweep.n_trials - first,
-                timeout=sweep.timeout or None,
-                catch=(Exception,),  # a failed trial is a FAIL state, not the end of the sweep
-                callbacks=[
-                    MaxTrialsCallback(sweep.n_trials, states=None),  # other workers count too
-                    tag_state,
-                    lambda s, t: log.info(progress_line(s, t, base.monitor)),
-                ],
-                gc_after_trial=True,
-                show_progress_bar=show_progress_bar,
-            )
-        else:
-            log.info(
-                "study %s already holds %d trials (n_trials=%d): summary refreshed only",
-                study.study_name,
-                first,
-                sweep.n_trials,
-            )
-        if objective.monitor_error is not None:
-            raise objective.monitor_error
-        log_summary(study, parent, base.monitor)
-        promotion = _promote(study, base, dataset, parent)
-        status = "FINISHED"
-    except (KeyboardInterrupt, Terminated):
-        status = "KILLED"
-        raise
-    finally:
-        sync_state_tags(study, first)
-        MlflowClient().set_terminated(parent, status)
+    parent = find_or_create_parent(tracker, study, base, sweep)
+    objective = Objective(base, sweep, dataset, tracker=tracker, parent_run_id=parent)
+    tag_state = StateTagger(tracker)
+    promotion: Promotion | None = None
+    with tracker.ending(parent):
+        try:
+            if first < sweep.n_trials:
+                study.optimize(
+                    objective,
+                    n_trials=sweep.n_trials - first,
+                    timeout=sweep.timeout or None,
+                    catch=(Exception,),  # a failed trial is a FAIL state, not the end of the sweep
+                    callbacks=[
+                        MaxTrialsCallback(sweep.n_trials, states=None),  # other workers count too
+                        tag_state,
+                        lambda s, t: log.info(progress_line(s, t, base.monitor)),
+                    ],
+                    gc_after_trial=True,
+                    show_progress_bar=show_progress_bar,
+                )
+            else:
+                log.info(
+                    "study %s already holds %d trials (n_trials=%d): summary refreshed only",
+                    study.study_name,
+                    first,
+                    sweep.n_trials,
+                )
+            if objective.monitor_error is not None:
+                raise objective.monitor_error
+            log_summary(tracker, study, parent, base.monitor)
+            promotion = _promote(tracker, study, base, dataset, parent)
+        finally:
+            tag_state.sync(study, first)
     counts = state_counts(study.get_trials(deepcopy=False))
     best = study.best_trial if counts["COMPLETE"] else None
     return SweepResult(
@@ -158,7 +135,7 @@ def run_sweep(
 
 
 def _promote(
-    study: optuna.Study, base: TrainConfig, dataset: Any, parent_run_id: str
+    tracker: Tracker, study: optuna.Study, base: TrainConfig, dataset: Dataset, parent_run_id: str
 ) -> Promotion | None:
     name = base.registered_model_name
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -173,18 +150,17 @@ def _promote(
     if not model_uri:
         log.warning("no promotion: best trial %d logged no model", best.number)
         return None
-    from tracking.scoring import score_model_uri
-
     promotion = promote(
+        tracker,
         name,
         run_id=best.user_attrs["mlflow_run_id"],
         model_uri=model_uri,
         tags={
-            "optuna.study_name": study.study_name,
-            "optuna.trial_number": str(best.number),
+            T.OPTUNA_STUDY_NAME: study.study_name,
+            T.OPTUNA_TRIAL_NUMBER: str(best.number),
             "test_accuracy": repr(best.user_attrs.get("test_accuracy", float("nan"))),
         },
         scorer=lambda uri: score_model_uri(uri, dataset).test_accuracy,
     )
-    record(promotion, parent_run_id)
+    record(tracker, promotion, parent_run_id)
     return promotion

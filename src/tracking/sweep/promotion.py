@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from mlflow import MlflowClient
-
-from tracking.registry import alias_version, register_version
+from tracking import tags as T
+from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 ALIAS = "champion"
@@ -41,16 +40,18 @@ def decide(challenger: float, champion: float | None) -> tuple[bool, str]:
     return False, f"challenger test accuracy {challenger:.4f} does not beat {champion:.4f}"
 
 
-def version_for_run(name: str, run_id: str, model_uri: str, tags: dict[str, str]) -> str:
+def version_for_run(
+    tracker: Tracker, name: str, run_id: str, model_uri: str, tags: dict[str, str]
+) -> str:
     """The registered version of this run's model, registering it only once (resumes re-run)."""
-    client = MlflowClient()
-    existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    existing = tracker.versions_of_run(name, run_id)
     if existing:
-        return str(max(int(v.version) for v in existing))
-    return str(register_version(model_uri, name, run_id=run_id, tags=tags).version)
+        return existing[-1]
+    return tracker.register(model_uri, name, run_id=run_id, tags=tags)
 
 
 def promote(
+    tracker: Tracker,
     name: str,
     *,
     run_id: str,
@@ -59,10 +60,9 @@ def promote(
     scorer: Scorer,
 ) -> Promotion:
     """Register the challenger (tagged with ``tags``) and decide whether it becomes champion."""
-    client = MlflowClient()
-    version = version_for_run(name, run_id, model_uri, tags)
+    version = version_for_run(tracker, name, run_id, model_uri, tags)
     challenger = scorer(f"models:/{name}/{version}")
-    current = alias_version(name, ALIAS)
+    current = tracker.alias_version(name, ALIAS)
     champion_version = None if current is None else str(current.version)
     champion: float | None = None
     if champion_version == version:
@@ -82,9 +82,9 @@ def promote(
     else:
         promoted, reason = decide(challenger, None)
     if promoted:
-        client.set_registered_model_alias(name, ALIAS, version)
+        tracker.set_alias(name, ALIAS, version)
     decision = "promoted" if promoted else "kept"
-    client.set_model_version_tag(name, version, "promotion", f"{decision}: {reason}")
+    tracker.set_version_tags(name, version, {"promotion": f"{decision}: {reason}"})
     log.info(
         "%s version %s: %s @%s - %s",
         name,
@@ -96,20 +96,20 @@ def promote(
     return Promotion(name, version, promoted, reason, challenger, champion_version, champion)
 
 
-def record(promotion: Promotion, parent_run_id: str) -> None:
+def record(tracker: Tracker, promotion: Promotion, parent_run_id: str) -> None:
     """Write the decision and why into the sweep's parent run."""
-    client = MlflowClient()
     p = promotion
-    tags: dict[str, Any] = {
-        "promotion.decision": "promoted" if p.promoted else "kept",
-        "promotion.reason": p.reason,
-        "promotion.version": f"{p.name}/{p.version}",
-        "promotion.previous_champion": f"{p.name}/{p.champion_version}"
-        if p.champion_version
-        else "none",
-    }
-    for key, value in tags.items():
-        client.set_tag(parent_run_id, key, str(value))
-    client.log_metric(parent_run_id, "promotion.challenger_test_accuracy", p.challenger_accuracy)
+    previous = f"{p.name}/{p.champion_version}" if p.champion_version else "none"
+    tracker.set_tags(
+        parent_run_id,
+        {
+            T.PROMOTION_DECISION: "promoted" if p.promoted else "kept",
+            T.PROMOTION_REASON: p.reason,
+            T.PROMOTION_VERSION: f"{p.name}/{p.version}",
+            T.PROMOTION_PREVIOUS_CHAMPION: previous,
+        },
+    )
+    metrics = {"promotion.challenger_test_accuracy": p.challenger_accuracy}
     if p.champion_accuracy is not None:
-        client.log_metric(parent_run_id, "promotion.champion_test_accuracy", p.champion_accuracy)
+        metrics["promotion.champion_test_accuracy"] = p.champion_accuracy
+    tracker.log_metrics(parent_run_id, metrics)

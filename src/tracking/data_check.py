@@ -1,0 +1,138 @@
+"""Refuse data that cannot work before anything heavy is imported (standard library only).
+
+``check_source`` is what the entry points call right after parsing: it reads a CSV with the
+``csv`` module and applies every rule ``tracking.data`` relies on, naming the culprit; it also
+checks that ``max_train_samples`` and ``validation_split`` leave training rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import NamedTuple
+
+from tracking.config import TrainConfig
+from tracking.errors import ConfigError
+
+TEST_FRACTION = 0.2
+MIN_CSV_ROWS = 10
+MNIST_POOL = 60_000
+DIGITS_ROWS = 1_797
+# Cells pandas reads as missing (its default ``na_values``): refused as empty cells.
+MISSING = frozenset(
+    "|#N/A|#N/A N/A|#NA|-1.#IND|-1.#QNAN|-NaN|-nan|1.#IND|1.#QNAN|<NA>|N/A|NA|NULL|NaN|None"
+    "|n/a|nan|null".split("|")
+)
+
+
+class CsvFacts(NamedTuple):
+    separator: str
+    columns: tuple[str, ...]
+    n_rows: int
+
+
+def check_source(config: TrainConfig) -> None:
+    """Raise ConfigError if the data cannot work for ``config``."""
+    if config.dataset == "mnist":
+        n_pool = MNIST_POOL  # the official test split is separate
+    else:
+        n_rows = check_csv(config).n_rows if config.dataset == "csv" else DIGITS_ROWS
+        n_pool = n_rows - n_test(n_rows)
+    pool_sizes(config, n_pool)
+
+
+def check_csv(config: TrainConfig) -> CsvFacts:
+    """Read ``data_path`` and refuse what the model cannot train on, naming the culprit."""
+    path, label = Path(config.data_path).expanduser(), config.label_column
+
+    def refuse(problem: str, fix: str) -> ConfigError:
+        return ConfigError("data_path", config.data_path, problem, fix)
+
+    if not path.exists():
+        raise refuse("does not exist", f"pass the path of a CSV file (relative to {Path.cwd()})")
+    if not path.is_file():
+        raise refuse("is not a file", "pass the path of a CSV file, not a directory")
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            header = f.readline()
+            # winequality-red.csv separates with ';', most CSVs with ','.
+            sep = max([",", ";", "\t"], key=header.count)
+            f.seek(0)
+            rows = list(csv.reader(f, delimiter=sep))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise refuse(f"could not be read as CSV ({e})", "pass a UTF-8 CSV with a header row") from e
+    rows = [r for r in rows if r]  # blank lines, as pandas skips them
+    if not rows:
+        raise refuse("is an empty file", "pass a CSV file with a header row and data rows")
+    columns, data = tuple(c.strip() for c in rows[0]), rows[1:]
+    ragged = [i + 2 for i, r in enumerate(data) if len(r) != len(columns)]
+    if ragged:
+        raise refuse(
+            f"could not be read as CSV (line {ragged[0]} has a different number of fields)",
+            "pass a UTF-8 CSV with a header row",
+        )
+    if label not in columns:
+        raise ConfigError(
+            "label_column",
+            label,
+            f"is not a column of {path.name}",
+            f"pass one of: {', '.join(columns)}",
+        )
+    cells = {c: [r[i].strip() for r in data] for i, c in enumerate(columns)}
+    features = [c for c in columns if c != label]
+    text = [c for c in features if not all(_is_number(v) for v in cells[c] if v not in MISSING)]
+    if text:
+        raise refuse(
+            f"has non-numeric feature columns: {', '.join(text)}",
+            "drop or encode them as numbers (or pass one as -P label_column)",
+        )
+    if not features:
+        raise refuse(f"has no feature column besides {label!r}", "pass a CSV with features")
+    empty = [c for c in columns if any(v in MISSING for v in cells[c])]
+    if empty:
+        raise refuse(f"has empty cells in columns: {', '.join(empty)}", "fill or drop those rows")
+    if len(set(cells[label])) < 2:
+        raise ConfigError(
+            "label_column",
+            label,
+            f"has fewer than 2 distinct values in {path.name}",
+            "a classifier needs at least 2 classes; pass the column that holds the class",
+        )
+    if len(data) < MIN_CSV_ROWS:
+        raise refuse(
+            f"has only {len(data)} data rows; need at least {MIN_CSV_ROWS}",
+            "pass a larger CSV (20 % of rows are held out for the test split)",
+        )
+    return CsvFacts(sep, columns, len(data))
+
+
+def n_test(n_rows: int) -> int:
+    return ceil(TEST_FRACTION * n_rows)
+
+
+def ceil(value: float) -> int:
+    return math.ceil(round(value, 6))  # 0.7 * 100 is 70.00000000000001
+
+
+def pool_sizes(config: TrainConfig, n_pool: int) -> tuple[int, int]:
+    """(rows kept after max_train_samples, of which validation); refuse an empty training set."""
+    n_keep = min(config.max_train_samples or n_pool, n_pool)
+    n_val = ceil(config.validation_split * n_keep)
+    if n_keep - n_val < 1:
+        name = "max_train_samples" if config.max_train_samples else "validation_split"
+        raise ConfigError(
+            name,
+            getattr(config, name),
+            f"leaves no training rows ({n_keep} rows, {n_val} of them for validation)",
+            "pass a larger -P max_train_samples or a smaller -P validation_split",
+        )
+    return n_keep, n_val
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,29 @@
+"""The sweep: an Optuna study whose trials are training runs nested under one parent run.
+
+- ``SweepConfig``, ``validate_sweep`` (``config``): the study's parameters and search bounds;
+- ``open_storage`` (``storage``): the Optuna storage, opened before anything heavy;
+- ``run_sweep``, ``SweepResult`` (``study``): load or create the study, run trials, summarise,
+  promote; built from ``space`` (search space), ``pruning`` (pruners and the per-epoch
+  callback), ``objective`` (one trial = one child run), ``parent`` (the parent run),
+  ``summary`` (the parent's figures and tables) and ``promotion`` (the ``champion`` alias).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "SweepConfig": "tracking.sweep.config",
+    "validate_sweep": "tracking.sweep.config",
+    "open_storage": "tracking.sweep.storage",
+    "run_sweep": "tracking.sweep.study",
+    "SweepResult": "tracking.sweep.study",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'tracking.sweep' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -1,0 +1,93 @@
+"""The sweep's own configuration: study, pruner and the bounds of the search space.
+
+The sweep CLI is TrainConfig's flags (the base configuration of every trial) plus these. Like
+``tracking.config`` this module uses the standard library only, so bad input is refused at once.
+Searched parameters (epochs, batch_size, learning_rate, dropout, l2) take their values from the
+bounds below; a bound pair with min == max fixes that parameter instead of searching it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracking.errors import ConfigError
+from tracking.params import check, param
+
+PRUNERS = ("median", "hyperband", "patient", "none")
+# (low, high) field pairs of the search space: low must not be above high.
+BOUND_PAIRS = (
+    ("epochs_min", "epochs_max"),
+    ("learning_rate_min", "learning_rate_max"),
+    ("dropout_min", "dropout_max"),
+    ("l2_min", "l2_max"),
+)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """How many trials, where the study lives, how trials are pruned, and what is searched."""
+
+    n_trials: int = param(20, "total trials in the study (a cap)", at_least=1)
+    timeout: float = param(
+        0.0, "stop starting trials after N s, 0 = none", at_least=0, example="3600"
+    )
+    study_name: str = param("mnist-mlp-sweep", "Optuna study name")
+    storage: str = param("sqlite:///optuna.db", "Optuna storage URL")
+    pruner: str = param("median", "median | hyperband | patient | none", choices=PRUNERS)
+    sampler_seed: int = param(0, "TPESampler seed (offset by trial count)")
+    prune_startup_trials: int = param(
+        3, "median/patient: trials finished before pruning starts", at_least=0
+    )
+    prune_warmup_epochs: int = param(
+        2, "median/patient: epochs of a trial before it can be pruned", at_least=0
+    )
+    prune_patience: int = param(
+        2, "patient: epochs without improvement before the median rule", at_least=0
+    )
+    epochs_min: int = param(5, "search space: epochs lower bound", at_least=1)
+    epochs_max: int = param(50, "search space: epochs upper bound", at_least=1)
+    batch_sizes: str = param(
+        "32,64,128,256,512", "search space: batch_size choices", int_list=True, example="32,64,128"
+    )
+    learning_rate_min: float = param(1e-4, "search space (log)", above=0, example="0.0001")
+    learning_rate_max: float = param(1e-1, "search space (log)", above=0)
+    dropout_min: float = param(0.0, "search space", at_least=0, below=1)
+    dropout_max: float = param(0.5, "search space", at_least=0, below=1)
+    l2_min: float = param(1e-6, "search space (log; 0,0 = no L2)", at_least=0, example="1e-6")
+    l2_max: float = param(1e-2, "search space (log; 0,0 = no L2)", at_least=0)
+
+    @property
+    def batch_size_choices(self) -> tuple[int, ...]:
+        return tuple(int(b) for b in self.batch_sizes.split(","))
+
+
+def validate_sweep(sweep: SweepConfig) -> None:
+    """Raise ConfigError naming the first bad sweep parameter."""
+    check(sweep)
+    s = sweep
+    if not s.study_name.strip():
+        raise ConfigError("study_name", s.study_name, "must not be empty", "e.g. -P study_name=s1")
+    if "://" not in s.storage:
+        raise ConfigError(
+            "storage",
+            s.storage,
+            "is not a database URL",
+            "pass e.g. -P storage=sqlite:///optuna.db or postgresql://user@host/db",
+        )
+    defaults = SweepConfig()
+    for low, high in BOUND_PAIRS:
+        if getattr(s, low) > getattr(s, high):
+            example = f"-P {low}={getattr(defaults, low)} -P {high}={getattr(defaults, high)}"
+            raise ConfigError(
+                low,
+                getattr(s, low),
+                f"is above {high}={getattr(s, high)!r}",
+                f"pass e.g. {example}",
+            )
+    if (s.l2_min == 0) != (s.l2_max == 0):  # a log range cannot include 0
+        raise ConfigError(
+            "l2_min",
+            s.l2_min,
+            "must be greater than 0 (log scale), or pass l2_min=0 and l2_max=0 for no L2",
+            "pass e.g. -P l2_min=1e-6",
+        )

@@ -1,0 +1,134 @@
+"""One trial: a child run created first, then ``training.train`` in it, pruned per epoch.
+
+The value is the best ``monitor`` reached in the trial (what the best-weight model scores on
+validation). The child run exists before training starts, so the trial carries its id
+(user attr ``mlflow_run_id``) from the first moment; ``optuna.state`` is set on the run once
+Optuna has decided (COMPLETE, PRUNED, FAIL), and pruned trials also say at which epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from tracking import tags as T
+from tracking.config import TrainConfig, validate
+from tracking.data import Dataset
+from tracking.errors import MonitorError
+from tracking.sweep.config import SweepConfig
+from tracking.sweep.pruning import PruningCallback
+from tracking.sweep.space import suggest_config
+from tracking.tracker import Terminated, Tracker
+from tracking.training import train
+
+RUN_ID_ATTR = "mlflow_run_id"
+
+
+class Objective:
+    """One trial = one ``train()`` in a child run of the study's parent run."""
+
+    def __init__(
+        self,
+        base: TrainConfig,
+        sweep: SweepConfig,
+        dataset: Dataset,
+        *,
+        tracker: Tracker,
+        parent_run_id: str,
+    ) -> None:
+        self.base, self.sweep, self.dataset = base, sweep, dataset
+        self.tracker = tracker
+        self.parent_run_id = parent_run_id
+        self.monitor_error: MonitorError | None = None
+
+    def __call__(self, trial: Trial) -> float:
+        config = suggest_config(trial, self.base, self.sweep)
+        validate(config)
+        study_name = trial.study.study_name
+        run_id = self.tracker.create_run(
+            f"{study_name}-trial-{trial.number:03d}",
+            parent_run_id=self.parent_run_id,
+            tags={
+                T.SWEEP_ROLE: "trial",
+                T.OPTUNA_STUDY_NAME: study_name,
+                T.OPTUNA_TRIAL_NUMBER: str(trial.number),
+            },
+        )
+        trial.set_user_attr(RUN_ID_ATTR, run_id)
+        callback = PruningCallback(trial, config.monitor)
+        try:
+            with self.tracker.ending(run_id):
+                result = train(
+                    config,
+                    tracker=self.tracker,
+                    run_id=run_id,
+                    dataset=self.dataset,
+                    extra_callbacks=(callback,),
+                    register=False,
+                    verbose=0,
+                )
+                if result.stop_reason == "pruned":
+                    step = int(callback.pruned_at_step or 0)
+                    self.tracker.set_tags(
+                        run_id, {T.OPTUNA_PRUNED_AT_EPOCH: step + 1, T.OPTUNA_PRUNED_AT_STEP: step}
+                    )
+        except MonitorError as error:  # the same for every trial: stop the study
+            self.monitor_error = error
+            trial.study.stop()
+            raise
+        except Terminated as error:  # Optuna records FAIL only for Exception/KeyboardInterrupt;
+            raise KeyboardInterrupt(str(error)) from error  # anything else stays RUNNING forever
+        trial.set_user_attr("stop_reason", result.stop_reason)
+        if result.stop_reason == "pruned":
+            trial.set_user_attr("pruned_at_epoch", step + 1)
+            raise optuna.TrialPruned(f"pruned at epoch {step + 1} (step {step})")
+        if result.model_uri:
+            trial.set_user_attr("model_uri", result.model_uri)
+        if result.test_accuracy is not None:
+            trial.set_user_attr("test_accuracy", result.test_accuracy)
+        value = result.best_value
+        return float("nan") if value is None or not math.isfinite(value) else float(value)
+
+
+class StateTagger:
+    """Optuna callback: the child run learns its final state (COMPLETE, PRUNED or FAIL)."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        run_id = trial.user_attrs.get(RUN_ID_ATTR)
+        if run_id:
+            self.tracker.set_tags(run_id, {T.OPTUNA_STATE: trial.state.name})
+
+    def sync(self, study: optuna.Study, first_number: int) -> None:
+        """Tag every finished trial of this invocation (covers ones an interruption skipped)."""
+        for trial in study.get_trials(deepcopy=False):
+            if trial.number >= first_number and trial.state != TrialState.RUNNING:
+                self(study, trial)
+
+
+def progress_line(study: optuna.Study, trial: FrozenTrial, monitor: str) -> str:
+    """``trial 3 PRUNED epochs=12 ... -> pruned at epoch 4 | best val_loss 0.1100 (trial 1)``."""
+    params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    if trial.state == TrialState.COMPLETE:
+        outcome = f"{monitor} {trial.value:.4f}"
+    elif trial.state == TrialState.PRUNED:
+        outcome = f"pruned at epoch {trial.user_attrs.get('pruned_at_epoch', '?')}"
+    else:
+        outcome = trial.state.name.lower()
+    try:
+        best = study.best_trial
+        best_text = f"best {monitor} {best.value:.4f} (trial {best.number})"
+    except ValueError:
+        best_text = "no complete trial yet"
+    return f"trial {trial.number} {trial.state.name}: {params} -> {outcome} | {best_text}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)

@@ -1,0 +1,123 @@
+"""One configuration surface: MLproject, the CLI, the dataclasses and the README tables agree."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pipelines import evaluate, sweep, train
+from tracking.config import DATA_FIELDS, TrainConfig
+from tracking.params import param_text
+from tracking.sweep.config import SweepConfig
+
+
+def _entry(repo: Path, name: str) -> dict[str, Any]:
+    entry: dict[str, Any] = yaml.safe_load((repo / "MLproject").read_text())["entry_points"][name]
+    return entry
+
+
+def _argv_of_defaults(entry: dict[str, Any]) -> list[str]:
+    """What `mlflow run` passes when every parameter keeps its MLproject default."""
+    argv = []
+    for name, spec in entry["parameters"].items():
+        # Every parameter is passed explicitly, under its own flag.
+        assert f"--{name.replace('_', '-')} {{{name}}}" in entry["command"], name
+        argv += [f"--{name.replace('_', '-')}", str(spec["default"])]
+    return argv
+
+
+def _names(*classes: type) -> list[str]:
+    return [f.name for cls in classes for f in dataclasses.fields(cls)]
+
+
+def test_main_entry_point_is_train_config(repo: Path) -> None:
+    entry = _entry(repo, "main")
+    assert list(entry["parameters"]) == _names(TrainConfig)
+    assert train.parse([]) == TrainConfig()
+    # The MLproject defaults, passed through the CLI as `mlflow run` does, give the defaults.
+    assert train.parse(_argv_of_defaults(entry)) == TrainConfig()
+
+
+def test_sweep_entry_point_is_train_plus_sweep_config(repo: Path) -> None:
+    entry = _entry(repo, "sweep")
+    assert list(entry["parameters"]) == _names(TrainConfig, SweepConfig)
+    assert sweep.parse([]) == (TrainConfig(), SweepConfig())
+    assert sweep.parse(_argv_of_defaults(entry)) == (TrainConfig(), SweepConfig())
+    base, config = sweep.parse(
+        ["--dataset", "digits", "--n-trials", "3", "--epochs_max", "9", "--pruner", "none"]
+    )
+    assert base.dataset == "digits"
+    assert (config.n_trials, config.epochs_max, config.pruner) == (3, 9, "none")
+
+
+def test_evaluate_accepts_only_what_scoring_needs(repo: Path) -> None:
+    entry = _entry(repo, "evaluate")
+    assert list(entry["parameters"]) == ["model_uri", *DATA_FIELDS]
+    options, data = evaluate.parse(_argv_of_defaults(entry))
+    assert options == evaluate.EvaluateConfig() and data == TrainConfig()
+    # A training-only flag is refused by the evaluate command line.
+    with pytest.raises(SystemExit) as done:
+        evaluate.parse(["--epochs", "3"])
+    assert done.value.code == 2
+
+
+def test_underscore_flags_are_accepted_too() -> None:
+    assert train.parse(["--learning_rate", "0.01"]).learning_rate == 0.01
+
+
+def test_unparsable_flag_is_one_line_exit_2(repo: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", "from pipelines.train import parse; parse(['--epochs', 'ten'])"],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{repo / 'src'}"},
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "--epochs" in out.stderr
+
+
+def _readme_table(repo: Path, heading: str) -> dict[str, str]:
+    """The parameter table under ``heading``: name -> default as written in the README."""
+    text = (repo / "README.md").read_text()
+    start = text.index(heading)
+    rows: dict[str, str] = {}
+    for line in text[start:].splitlines()[1:]:
+        if line.startswith("#"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`") or cells[0] == "`parameter`":
+            continue
+        names = re.findall(r"`([^`]+)`", cells[0])
+        defaults = re.findall(r"`([^`]*)`", cells[1])
+        assert len(names) == len(defaults), line
+        rows.update(zip(names, defaults, strict=True))
+    return rows
+
+
+def _same_default(written: str, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(default, str):
+        return written.strip('"') == param_text(default)
+    return float(written) == float(default)
+
+
+@pytest.mark.parametrize(
+    ("heading", "classes"),
+    [("## Parameters", (TrainConfig,)), ("### Sweep parameters", (SweepConfig,))],
+)
+def test_readme_parameter_tables_match_the_dataclasses(
+    repo: Path, heading: str, classes: tuple[type, ...]
+) -> None:
+    table = _readme_table(repo, heading)
+    fields = {f.name: f.default for cls in classes for f in dataclasses.fields(cls)}
+    assert list(table) == list(fields)  # every parameter, in the dataclass's order
+    wrong = {k: v for k, v in table.items() if not _same_default(v, fields[k])}
+    assert wrong == {}, f"README defaults differ from the code: {wrong}"
