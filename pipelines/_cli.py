@@ -14,10 +14,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tracking.params import spec_of
+from tracking.params import parse_bool, spec_of
+from tracking.redact import RedactingFilter, redact
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -27,16 +29,14 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
-def parse_bool(text: str) -> bool:
-    lowered = str(text).strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+def _bool(text: str) -> bool:
+    try:
+        return parse_bool(text)
+    except ValueError as error:  # argparse reports ArgumentTypeError's message in its one line
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
-KINDS: dict[str, Callable[[str], Any]] = {"bool": parse_bool, "int": int, "float": float}
+KINDS: dict[str, Callable[[str], Any]] = {"bool": _bool, "int": int, "float": float}
 
 
 def add_flags(
@@ -81,13 +81,27 @@ def setup() -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:  # no password in any log line
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     for noisy in ("alembic", "mlflow.store", "urllib3", "absl", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # TensorFlow's "triggered tf.function retracing" warnings concern its internals (the
+    # signature check of log_model predicts on 5 rows), not anything a user can change.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def import_roots() -> list[str]:
+    """The folders that hold ``pipelines`` and ``tracking``: what a child process must import."""
+    import tracking
+
+    here = Path(__file__).resolve().parent.parent
+    return [str(here), str(Path(tracking.__file__).resolve().parent.parent)]
 
 
 def fail(message: object) -> int:
-    """One line on stderr, exit status 2, no traceback."""
-    print(f"error: {message}", file=sys.stderr)
+    """One line on stderr (passwords masked), exit status 2, no traceback."""
+    print(f"error: {redact(str(message))}", file=sys.stderr)
     return 2
 
 

@@ -9,6 +9,7 @@ was trained. The score is logged as an MLflow run.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,6 +18,7 @@ from tracking.config import DATA_FIELDS, TrainConfig, validate_data
 from tracking.data_check import check_source
 from tracking.errors import ConfigError
 from tracking.params import param
+from tracking.reach import check_tracking_uri
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         options, data_config = parse(argv)
         validate_data(data_config)
         check_source(data_config)
+        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"))
     except ConfigError as error:
         return _cli.fail(error)
     except SystemExit as done:
         return int(done.code or 0)
 
+    import keras
     from mlflow.exceptions import MlflowException
 
     from tracking.data import load_dataset
@@ -51,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tracking.tracker import Tracker
 
     dataset = load_dataset(data_config)
+    keras.utils.disable_interactive_logging()  # no progress bar from the model's predict()
     try:
         score = score_model_uri(options.model_uri, dataset)
     except (MlflowException, OSError) as error:

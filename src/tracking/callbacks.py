@@ -74,6 +74,14 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
         self.tracker.log_epoch(self.run_id, finite, step=epoch)
 
+    def get_state(self) -> dict[str, Any]:
+        """For ``tracking.backup``: the curves so far."""
+        return {"history": {k: list(v) for k, v in self.history.items()}}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Takes the history back without logging it again: the run already has those steps."""
+        self.history = {k: [float(x) for x in v] for k, v in state["history"].items()}
+
 
 class BestWeights(keras.callbacks.Callback):
     """Remembers the weights of the best epoch *by value* of ``monitor`` (not the last one).
@@ -108,6 +116,14 @@ class BestWeights(keras.callbacks.Callback):
             self.best, self.best_epoch = value, epoch
             self.best_weights = self.model.get_weights()
 
+    def get_state(self) -> dict[str, Any]:
+        """For ``tracking.backup``; ``best_weights`` is a list of arrays (or None)."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_weights": self.best_weights}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.best_weights = state["best_weights"]
+
     def restore(self, model: keras.Model) -> bool:
         """Set the best weights on ``model``; False if no epoch produced a finite value."""
         if self.best_weights is None:
@@ -127,3 +143,10 @@ class DivergenceGuard(keras.callbacks.TerminateOnNaN):
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged = True
         super().on_batch_end(batch, logs)
+
+    def get_state(self) -> dict[str, Any]:
+        """For ``tracking.backup``: a resumed diverged run must still say it diverged."""
+        return {"diverged": self.diverged}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.diverged = bool(state["diverged"])

@@ -8,7 +8,9 @@ in well under a second, before TensorFlow, MLflow or a run exists.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from tracking.errors import ConfigError
@@ -29,6 +31,7 @@ INITIALIZERS = (
 # ``val_`` + a metric; anything else is an error, never a guess from a substring.
 METRIC_MODES: dict[str, Literal["min", "max"]] = {"loss": "min", "accuracy": "max"}
 MONITORS = tuple(f"{prefix}{m}" for prefix in ("val_", "") for m in METRIC_MODES)
+AUTO = "auto"  # registered_model_name: named after the data
 # The parameters that pick and split the data (all that `evaluate` needs).
 DATA_FIELDS = (
     "dataset",
@@ -70,9 +73,10 @@ class TrainConfig:
     batch_size: int = param(128, "mini-batch size", at_least=1)
     monitor: str = param("val_loss", "metric for early stopping and best weights", choices=MONITORS)
     patience: int = param(5, "epochs without improvement before early stopping", at_least=0)
+    shift_train_curves: bool = param(False, "draw training curves half an epoch to the left")
     # registry
     registered_model_name: str = param(
-        "mnist-mlp", "registered model to add a version to, '' = none"
+        "auto", "registered model to add a version to: auto = <data>-mlp, '' = none"
     )
 
     @property
@@ -82,6 +86,11 @@ class TrainConfig:
     @property
     def monitor_mode(self) -> Literal["min", "max"]:
         return monitor_mode(self.monitor)
+
+    @property
+    def model_name(self) -> str:
+        """The registered model's name: ``auto`` resolved, ``""`` = do not register."""
+        return model_name(self)
 
     def as_params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -95,10 +104,27 @@ def monitor_mode(monitor: str) -> Literal["min", "max"]:
     return METRIC_MODES[metric]
 
 
+def model_name(config: TrainConfig) -> str:
+    """``auto``: ``mnist-mlp``, ``digits-mlp`` or ``<csv file stem>-mlp``; else as given."""
+    if config.registered_model_name != AUTO:
+        return config.registered_model_name
+    if config.dataset != "csv":
+        return f"{config.dataset}-mlp"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(config.data_path).stem).strip("-.")
+    return f"{stem or 'csv'}-mlp"
+
+
 def validate(config: TrainConfig) -> None:
     """Raise ConfigError on the first bad parameter (field bounds, then cross-field rules)."""
     check(config)
     validate_data(config)
+    if any(c in config.registered_model_name for c in "/:"):  # the Model Registry refuses them
+        raise ConfigError(
+            "registered_model_name",
+            config.registered_model_name,
+            "cannot contain '/' or ':'",
+            "pass e.g. -P registered_model_name=wine-mlp, or auto",
+        )
     if config.monitor.startswith("val_") and config.validation_split == 0:
         raise ConfigError(
             "monitor",

@@ -5,7 +5,9 @@ Order of operations, all seeded by ``config.seed`` (same config -> identical arr
    depends on ``max_train_samples`` or ``validation_split``;
 2. ``max_train_samples`` caps the remaining training pool (a random subset);
 3. ``validation_split`` of that pool becomes the validation set (stratified when possible);
-4. CSV features are min-max scaled with the minimum and maximum of the training rows only.
+4. the scaling statistics: CSV min-max of the training rows only; pixels by their full range
+   (255 for MNIST, 16 for digits). The features themselves stay raw, as stored: the model scales
+   them in its first layer (``tracking.model``), so the logged model takes raw rows.
 
 ``tracking.data_check.check_source`` runs before anything heavy is imported and refuses a bad
 CSV in a second; this module loads what it accepted.
@@ -32,7 +34,12 @@ logger = logging.getLogger(__name__)
 
 
 class Dataset(NamedTuple):
-    """One dataset, split and scaled: x float32 (n, n_features), y int64 in 0..n_classes-1."""
+    """One dataset, split: x float32 (n, n_features) raw as stored, y int64 in 0..n_classes-1.
+
+    ``offset`` and ``divisor`` (float32, one per feature) scale the features into [0, 1] on the
+    training rows, as ``(x - offset) / divisor``; ``feature_names`` are the CSV's columns (empty
+    for images, whose model takes a tensor of pixels).
+    """
 
     name: str
     source: str
@@ -43,6 +50,9 @@ class Dataset(NamedTuple):
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    offset: np.ndarray
+    divisor: np.ndarray
+    feature_names: tuple[str, ...] = ()
 
     @property
     def n_classes(self) -> int:
@@ -60,6 +70,23 @@ class Dataset(NamedTuple):
             ("test", "testing", self.x_test, self.y_test),
         ]
 
+    def model_input(self, x: np.ndarray) -> np.ndarray | pd.DataFrame:
+        """What the logged model takes: a DataFrame of raw rows (CSV) or the pixel array."""
+        if not self.feature_names:
+            return x
+        return pd.DataFrame(x.astype(np.float64), columns=list(self.feature_names))
+
+    def scaling(self) -> dict[str, object]:
+        """What the model's first layer does to the raw features, for a human to read."""
+        if not self.feature_names:  # one range for every pixel
+            return {"formula": f"pixel / {float(self.divisor[0]):g}", "n_pixels": self.n_features}
+        return {
+            "formula": "(x - offset) / divisor: the training rows' min and max - min, "
+            "divisor 1 for a constant column",
+            "offset": dict(zip(self.feature_names, self.offset.tolist(), strict=True)),
+            "divisor": dict(zip(self.feature_names, self.divisor.tolist(), strict=True)),
+        }
+
     def facts(self) -> dict[str, int]:
         return {
             "n_train": len(self.y_train),
@@ -74,23 +101,25 @@ def load_dataset(config: TrainConfig, *, cache_dir: Path | None = None) -> Datas
     """Load, split and scale ``config.dataset``; MNIST is cached in ``cache_dir``."""
     if config.dataset == "mnist":
         mnist, source = _mnist_offline.load_mnist(cache_dir or _default_cache_dir())
-        pool = (mnist.x_train.astype(np.float32) / 255, mnist.y_train)
-        test = (mnist.x_test.astype(np.float32) / 255, mnist.y_test)
-        return _finish("mnist", source, pool, test, tuple(map(str, range(10))), config, False)
+        pool = (mnist.x_train.astype(np.float32), mnist.y_train)
+        test = (mnist.x_test.astype(np.float32), mnist.y_test)
+        return _finish("mnist", source, pool, test, tuple(map(str, range(10))), config, 255)
+    columns: tuple[str, ...] = ()
     if config.dataset == "digits":
         digits = load_digits()
-        x, y = digits.data.astype(np.float32) / 16, digits.target.astype(np.int64)
-        names, source, scale = tuple(map(str, range(10))), "sklearn.datasets.load_digits", False
+        x, y = digits.data.astype(np.float32), digits.target.astype(np.int64)
+        names, source, scale = tuple(map(str, range(10))), "sklearn.datasets.load_digits", 16.0
     elif config.dataset == "csv":
         frame = _read_csv(config)
         y, names = _encode_labels(frame[config.label_column])
-        x = frame.drop(columns=config.label_column).to_numpy(dtype=np.float32)
-        source, scale = str(Path(config.data_path).expanduser().resolve()), True
+        features = frame.drop(columns=config.label_column)
+        x, columns = features.to_numpy(dtype=np.float32), tuple(map(str, features.columns))
+        source, scale = str(Path(config.data_path).expanduser().resolve()), None
     else:
         raise ConfigError("dataset", config.dataset, "is not supported", "use mnist, digits or csv")
     keep, held = _split(y, n_test(len(y)), config.seed)
     pool, test = (x[keep], y[keep]), (x[held], y[held])
-    return _finish(config.dataset, source, pool, test, names, config, scale)
+    return _finish(config.dataset, source, pool, test, names, config, scale, columns)
 
 
 def _default_cache_dir() -> Path:
@@ -105,9 +134,11 @@ def _finish(
     test: tuple[np.ndarray, np.ndarray],
     class_names: tuple[str, ...],
     config: TrainConfig,
-    minmax: bool,
+    full_range: float | None,
+    feature_names: tuple[str, ...] = (),
 ) -> Dataset:
-    """Cap the training pool, take the validation split, scale by the training rows."""
+    """Cap the training pool, take the validation split; scaling: ``full_range`` (pixels) or
+    the training rows' min and max (``None``)."""
     x, y = pool
     n_keep, n_val = pool_sizes(config, len(y))
     if n_keep < len(y):
@@ -115,13 +146,18 @@ def _finish(
         x, y = x[kept], y[kept]
     train, val = _split(y, n_val, config.seed)
     parts = [x[train], x[val], test[0]]
-    if minmax:
+    if full_range is None:
         low, high = parts[0].min(axis=0), parts[0].max(axis=0)
-        span = np.where(high > low, high - low, 1.0).astype(np.float32)  # constant column -> 0
-        parts = [(p - low) / span for p in parts]
+        span = np.where(high > low, high - low, 1.0)  # a constant column scales to 0
+    else:
+        low, span = np.zeros(x.shape[1]), np.full(x.shape[1], full_range)
     x_train, x_val, x_test = (np.ascontiguousarray(p, dtype=np.float32) for p in parts)
     y_train, y_val, y_test = (np.asarray(v, dtype=np.int64) for v in (y[train], y[val], test[1]))
-    return Dataset(name, source, x_train, y_train, x_val, y_val, x_test, y_test, class_names)
+    offset, divisor = (np.asarray(v, dtype=np.float32) for v in (low, span))
+    return Dataset(
+        name, source, x_train, y_train, x_val, y_val, x_test, y_test, class_names,
+        offset, divisor, feature_names,
+    )  # fmt: skip
 
 
 def _split(y: np.ndarray, n_held: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -149,4 +185,6 @@ def _encode_labels(labels: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
 def _read_csv(config: TrainConfig) -> pd.DataFrame:
     """The CSV as a DataFrame, once ``check_csv`` has accepted it (same separator rule)."""
     facts = check_csv(config)
-    return pd.read_csv(Path(config.data_path).expanduser(), sep=facts.separator)
+    frame = pd.read_csv(Path(config.data_path).expanduser(), sep=facts.separator)
+    frame.columns = list(facts.columns)  # stripped, as checked: the model's input names
+    return frame

@@ -79,6 +79,8 @@ def check_csv(config: TrainConfig) -> CsvFacts:
             f"is not a column of {path.name}",
             f"pass one of: {', '.join(columns)}",
         )
+    if problem := _naming_problem(columns):  # the names become the model's input names
+        raise refuse(problem, "give every column its own name in the header row")
     cells = {c: [r[i].strip() for r in data] for i, c in enumerate(columns)}
     features = [c for c in columns if c != label]
     text = [c for c in features if not all(_is_number(v) for v in cells[c] if v not in MISSING)]
@@ -128,6 +130,14 @@ def pool_sizes(config: TrainConfig, n_pool: int) -> tuple[int, int]:
             "pass a larger -P max_train_samples or a smaller -P validation_split",
         )
     return n_keep, n_val
+
+
+def _naming_problem(columns: tuple[str, ...]) -> str | None:
+    unnamed = [str(i + 1) for i, c in enumerate(columns) if not c]
+    if unnamed:
+        return f"has columns without a name (position {', '.join(unnamed)})"
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    return f"has repeated column names: {', '.join(repeated)}" if repeated else None
 
 
 def _is_number(text: str) -> bool:

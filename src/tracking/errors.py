@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracking.redact import redact
+
 
 class ConfigError(ValueError):
-    """A bad parameter, reported in one line before any run is created.
+    """A bad parameter, reported in one line before any run is created (passwords masked).
 
     Args:
         parameter: the parameter's name as in MLproject (``learning_rate``).
@@ -20,7 +22,7 @@ class ConfigError(ValueError):
         self.value = value
         self.problem = problem
         self.fix = fix
-        super().__init__(f"{parameter}={value!r} {problem}; {fix}")
+        super().__init__(redact(f"{parameter}={value!r} {problem}; {fix}"))
 
 
 class MonitorError(ValueError):
@@ -32,3 +34,7 @@ class MonitorError(ValueError):
             f"monitor={monitor!r} is not a metric this run produces; "
             f"available: {', '.join(sorted(available)) or 'none'}"
         )
+
+
+class WorkerRefused(Exception):
+    """A sweep worker process refused its input and said why in one line (shown as is)."""

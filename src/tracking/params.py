@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,3 +115,27 @@ def param_text(value: Any) -> str:
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def parse_bool(text: str) -> bool:
+    """``true``/``false`` as MLproject and the command line spell them (also 1/0, yes/no)."""
+    lowered = str(text).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+KINDS: dict[str, Callable[[str], Any]] = {"bool": parse_bool, "int": int, "float": float}
+
+
+def from_params(cls: type, params: Mapping[str, str]) -> Any:
+    """An instance of the config dataclass ``cls`` from params as MLflow stores them (text);
+    fields missing from ``params`` keep their defaults."""
+    values = {
+        f.name: KINDS.get(str(f.type), str)(params[f.name])
+        for f in dataclasses.fields(cls)
+        if f.name in params
+    }
+    return cls(**values)

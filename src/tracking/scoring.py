@@ -28,5 +28,5 @@ def score_probabilities(probabilities: np.ndarray, y_true: np.ndarray, n_classes
 def score_model_uri(model_uri: str, dataset: Dataset) -> Score:
     """Load ``model_uri`` fresh with ``mlflow.pyfunc`` and score it on the test split."""
     model = mlflow.pyfunc.load_model(model_uri)
-    probabilities = model.predict(dataset.x_test)
+    probabilities = model.predict(dataset.model_input(dataset.x_test))  # raw rows, as stored
     return score_probabilities(np.asarray(probabilities), dataset.y_test, dataset.n_classes)

@@ -18,6 +18,7 @@ STOP_REASONS: tuple[str, ...] = get_args(StopReason)
 STOP_REASON = "stop_reason"
 ERROR = "error"
 REGISTERED_MODEL_VERSION = "registered_model_version"
+RESUMED_RUN_ID = "resumed_run_id"  # on the run `mlflow run` opened for a resume
 
 # A sweep: one parent run per study, one child run per trial.
 SWEEP_ROLE = "sweep.role"  # "parent" | "trial" | "launcher"
@@ -28,6 +29,7 @@ OPTUNA_TRIAL_NUMBER = "optuna.trial_number"
 OPTUNA_STATE = "optuna.state"  # COMPLETE | PRUNED | FAIL
 OPTUNA_PRUNED_AT_EPOCH = "optuna.pruned_at_epoch"  # 1-based epoch N
 OPTUNA_PRUNED_AT_STEP = "optuna.pruned_at_step"  # 0-based step = N - 1
+OPTUNA_RETRY_OF_TRIAL = "optuna.retry_of_trial"  # the killed trial this one retries
 OPTUNA_N_TRIALS = "optuna.n_trials"
 OPTUNA_BEST_TRIAL_NUMBER = "optuna.best_trial_number"
 BEST_RUN_ID = "best_run_id"
@@ -37,3 +39,7 @@ PROMOTION_DECISION = "promotion.decision"
 PROMOTION_REASON = "promotion.reason"
 PROMOTION_VERSION = "promotion.version"
 PROMOTION_PREVIOUS_CHAMPION = "promotion.previous_champion"
+
+# The reading of a run's learning curves (tracking.diagnosis): still_improving | converged |
+# overfitting | underfitting | diverged.
+DIAGNOSIS = "diagnosis"

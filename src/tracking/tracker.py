@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import version as installed
 from typing import TYPE_CHECKING, Any
@@ -28,7 +30,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
 from tracking import tags as T
+from tracking.inputs import ModelInputs
 from tracking.params import param_text
+from tracking.redact import redact
 
 if TYPE_CHECKING:
     import keras
@@ -97,6 +101,15 @@ class Tracker:
     def rename_run(self, run_id: str, name: str) -> None:
         self.client.update_run(run_id, name=name)
 
+    def allow_concurrent_writers(self) -> None:
+        """Several processes will write to this store at once: a SQLite file gets write-ahead
+        logging (kept in the file), so that readers never block the writer."""
+        uri = self.client.tracking_uri
+        path = uri.removeprefix("sqlite:///").split("?")[0] if uri.startswith("sqlite:///") else ""
+        if path and path != ":memory:":
+            with sqlite3.connect(path, timeout=60) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+
     def reopen_run(self, run_id: str) -> None:
         self.client.update_run(run_id, status="RUNNING")
 
@@ -129,6 +142,13 @@ class Tracker:
     def get_run(self, run_id: str) -> Run:
         return self.client.get_run(run_id)
 
+    def run_status(self, run_id: str) -> str | None:
+        """RUNNING, FINISHED, FAILED or KILLED; None when the run is not in this store."""
+        try:
+            return str(self.client.get_run(run_id).info.status)
+        except MlflowException:
+            return None
+
     def run_is_active(self, run_id: str) -> bool:
         """The run exists in this tracking store and is not deleted."""
         try:
@@ -157,7 +177,7 @@ class Tracker:
         refuses to change a param, so ours would fail for the same value written differently.
         """
         existing = self.client.get_run(run_id).data.params
-        new = [Param(k, param_text(v)) for k, v in params.items() if k not in existing]
+        new = [Param(k, redact(param_text(v))) for k, v in params.items() if k not in existing]
         for start in range(0, len(new), BATCH):
             self.client.log_batch(run_id, params=new[start : start + BATCH])
 
@@ -178,13 +198,16 @@ class Tracker:
         self.client.log_batch(run_id, metrics=batch)
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
-        batch = [RunTag(k, str(v)) for k, v in tags.items()]
+        batch = [RunTag(k, redact(str(v))) for k, v in tags.items()]
         if batch:
             self.client.log_batch(run_id, tags=batch)
 
     def set_description(self, run_id: str, text: str) -> None:
         """The run's description in the MLflow UI (Markdown)."""
         self.set_tags(run_id, {MLFLOW_RUN_NOTE: text})
+
+    def description(self, run_id: str) -> str:
+        return str(self.client.get_run(run_id).data.tags.get(MLFLOW_RUN_NOTE, ""))
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         return list(self.client.get_metric_history(run_id, key))
@@ -219,26 +242,67 @@ class Tracker:
             inputs.append(DatasetInput(dataset=ds._to_mlflow_entity(), tags=context_tag))
         self.client.log_inputs(run_id, datasets=inputs)
 
-    def log_model(self, run_id: str, model: keras.Model, x_example: np.ndarray) -> str:
-        """The Keras model with signature and input example, into ``run_id``; its model URI.
+    def log_model(
+        self,
+        run_id: str,
+        model: keras.Model,
+        example: np.ndarray | pd.DataFrame,
+        *,
+        class_names: Sequence[str],
+    ) -> str:
+        """The whole predictor with signature, input example and class names; its model URI.
 
-        ``mlflow.tensorflow`` rather than ``mlflow.keras`` (mlflow#16183); explicit pip pins
-        save about 12 s of requirement inference per call.
+        ``example``: raw rows, a DataFrame (one named float64 ``(-1, 1)`` input per column) or
+        an array (one float32 ``(-1, width)`` tensor); the output is one probability per class,
+        named in the metadata (``class_names``). ``mlflow.tensorflow`` rather than
+        ``mlflow.keras`` (mlflow#16183); explicit pip pins save about 12 s of requirement
+        inference per call.
         """
+        import keras
         import mlflow.tensorflow  # imports TensorFlow: only where a model is logged
-        from mlflow.models import infer_signature
+        import numpy as np
+        from mlflow.models import ModelSignature
+        from mlflow.types import ColSpec, Schema, TensorSpec
 
-        example = x_example[:5]
-        signature = infer_signature(example, model.predict(example, verbose=0))
-        info = mlflow.tensorflow.log_model(
-            model,
-            name="model",
-            signature=signature,
-            input_example=example,
-            pip_requirements=pip_requirements(),
-            run_id=run_id,
-        )
+        example = example[:5]
+        specs: list[ColSpec | TensorSpec]
+        if hasattr(example, "columns"):  # a DataFrame of raw rows
+            specs = [TensorSpec(np.dtype("float64"), (-1, 1), str(c)) for c in example.columns]
+        else:
+            specs = [TensorSpec(np.dtype("float32"), (-1, int(example.shape[1])))]
+        output = TensorSpec(np.dtype("float32"), (-1, len(class_names)))
+        interactive = keras.utils.is_interactive_logging_enabled()
+        keras.utils.disable_interactive_logging()  # no progress bars from MLflow's checks
+        try:
+            info = mlflow.tensorflow.log_model(
+                model,
+                name="model",
+                signature=ModelSignature(Schema(specs), Schema([output])),
+                input_example=example,
+                pip_requirements=pip_requirements(),
+                metadata={"class_names": [str(c) for c in class_names]},
+                run_id=run_id,
+            )
+        finally:
+            if interactive:
+                keras.utils.enable_interactive_logging()
         return str(info.model_uri)
+
+    def model_facts(self, model_uri: str) -> tuple[ModelInputs | None, dict[str, Any]]:
+        """What a logged or registered model takes (from its signature; None: no signature)
+        and its metadata (``class_names``)."""
+        from mlflow.models import get_model_info
+
+        info = get_model_info(model_uri)
+        metadata = dict(info.metadata or {})
+        if info.signature is None:
+            return None, metadata
+        schema = info.signature.inputs
+        names = tuple(str(n) for n in schema.input_names()) if schema.has_input_names() else ()
+        if names and not (schema.is_tensor_spec() and len(names) == 1):
+            return ModelInputs(names, len(names)), metadata
+        shape = schema.inputs[0].shape if schema.is_tensor_spec() else (-1, len(names))
+        return ModelInputs((), int(math.prod(d for d in shape[1:] if d > 0))), metadata
 
     # --- registry ------------------------------------------------------------------------------
 
@@ -257,6 +321,22 @@ class Tracker:
         self.set_tags(run_id, {T.REGISTERED_MODEL_VERSION: f"{name}/{version.version}"})
         log.info("registered %s version %s from run %s", name, version.version, run_id)
         return str(version.version)
+
+    def latest_version(self, name: str) -> str | None:
+        """The highest version number of registered model ``name``; None when it has none."""
+        found = self.client.search_model_versions(
+            f"name = '{name}'", max_results=1, order_by=["version_number DESC"]
+        )
+        return str(found[0].version) if found else None
+
+    def describe_version(self, name: str, version: str, text: str) -> None:
+        self.client.update_model_version(name, version, description=text)
+
+    def model_description(self, name: str) -> str:
+        return str(self.client.get_registered_model(name).description or "")
+
+    def describe_model(self, name: str, text: str) -> None:
+        self.client.update_registered_model(name, description=text)
 
     def versions_of_run(self, name: str, run_id: str) -> list[str]:
         found = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")

@@ -16,16 +16,19 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import keras
 
-from tracking import artifacts
+from tracking import artifacts, registry
 from tracking import tags as T
+from tracking.backup import TrainingBackup, last_epoch
+from tracking.backup import delete as delete_backup
 from tracking.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger, StopsTraining
 from tracking.config import TrainConfig
 from tracking.data import Dataset, load_dataset
-from tracking.model import build_model, summary_text
+from tracking.model import build_model, predictor, summary_text
 from tracking.tags import StopReason
 from tracking.tracker import Terminated, Tracker
 
@@ -41,6 +44,7 @@ class TrainResult(NamedTuple):
     test_accuracy: float | None
     model_uri: str | None
     history: dict[str, list[float]]
+    diagnosis: str | None = None  # the label (tracking.diagnosis); None for a pruned trial
 
 
 def default_run_name(config: TrainConfig) -> str:
@@ -58,11 +62,17 @@ def train(
     extra_callbacks: Sequence[keras.callbacks.Callback] = (),
     register: bool = True,
     verbose: int = 2,
+    backup: Path | None = None,
 ) -> TrainResult:
     """Train ``config``, logging into ``run_id``, and return what happened.
 
     An extra callback may end training for its own reason (``StopsTraining``): the run is then
     tagged with that reason, scores nothing on the test split and logs no model.
+
+    With ``backup``, every finished epoch is backed up there (``tracking.backup``) and, when a
+    backup is already there, training continues from it: the same run, the next epoch, early
+    stopping and best weights as they were. The backup is deleted when training ends, except on
+    an interruption (Ctrl-C, SIGTERM), which keeps it for ``-P resume_run_id``.
     """
     keras.backend.clear_session()  # flat memory across sweep trials
     if verbose == 0:  # clear_session resets this; quiet means no progress bars from MLflow either
@@ -72,18 +82,25 @@ def train(
     epoch_log = MlflowEpochLogger(tracker, run_id)
     best = BestWeights(config.monitor, config.monitor_mode)
     stop_reason: StopReason = "failed"
+    resuming = backup is not None and last_epoch(backup) is not None
     try:
         params = {**config.as_params(), **dataset.facts(), "data_source": dataset.source}
         tracker.log_params(run_id, params)
-        tracker.log_dataset_inputs(run_id, dataset)
+        if not resuming:  # a resumed run has its inputs already
+            tracker.log_dataset_inputs(run_id, dataset)
         keras.utils.set_random_seed(config.seed)
-        model = build_model(config, dataset.n_features, dataset.n_classes)
+        model = build_model(
+            config, dataset.n_features, dataset.n_classes, dataset.offset, dataset.divisor
+        )
         tracker.log_text(run_id, summary_text(model), "model_summary.txt")
         build_optimizer(model)  # after the summary, which would list the optimizer's params
         guard = DivergenceGuard()
         early = keras.callbacks.EarlyStopping(
             monitor=config.monitor, mode=config.monitor_mode, patience=config.patience
         )
+        callbacks = [epoch_log, guard, best, early, *extra_callbacks]
+        if backup is not None:  # last: it restores what the others reset in on_train_begin
+            callbacks.append(_backup_callback(backup, callbacks))
         has_val = len(dataset.x_val) > 0
         started = time.perf_counter()
         model.fit(
@@ -93,10 +110,12 @@ def train(
             epochs=config.epochs,
             batch_size=config.batch_size,
             shuffle=True,
-            callbacks=[epoch_log, guard, best, early, *extra_callbacks],
+            callbacks=callbacks,
             verbose=verbose,
         )
         fit_seconds = time.perf_counter() - started
+        if resuming:
+            _log_missing_epochs(tracker, run_id, epoch_log.history)
         stop_reason = _stop_reason(guard.diverged, early.stopped_epoch, extra_callbacks)
         result = _finish(
             tracker, run_id, config, dataset, model, best, epoch_log.history, stop_reason, register
@@ -117,6 +136,31 @@ def train(
         raise
     finally:
         tracker.set_tags(run_id, {T.STOP_REASON: stop_reason})
+        if backup is not None and stop_reason != "interrupted":
+            delete_backup(backup)  # a finished (or failed) training is not resumed
+
+
+def _backup_callback(
+    directory: Path, callbacks: Sequence[keras.callbacks.Callback]
+) -> TrainingBackup:
+    """Back up every callback that has state (by its position, so a resume finds its own)."""
+    stateful = {
+        f"{i}-{type(c).__name__}": c
+        for i, c in enumerate(callbacks)
+        if hasattr(c, "get_state") or isinstance(c, keras.callbacks.EarlyStopping)
+    }
+    return TrainingBackup(directory, stateful)
+
+
+def _log_missing_epochs(tracker: Tracker, run_id: str, history: dict[str, list[float]]) -> None:
+    """A process killed right after an epoch was backed up may not have sent that epoch's
+    metrics (they are logged asynchronously): send what the run lacks, never twice."""
+    tracker.flush()
+    for key, values in history.items():
+        logged = {m.step for m in tracker.metric_history(run_id, key)}
+        for step, value in enumerate(values):
+            if step not in logged and math.isfinite(value):
+                tracker.log_metrics(run_id, {key: value}, step=step)
 
 
 def build_optimizer(model: Any) -> None:
@@ -154,6 +198,7 @@ def _finish(
     register: bool,
 ) -> TrainResult:
     """Restore the best weights, score them on the test split, log the rest."""
+    tracker.set_tags(run_id, {T.STOP_REASON: stop_reason})  # now: the model card reads it
     epochs_trained = len(history.get("loss", []))
     summary: dict[str, float] = {"epochs_trained": epochs_trained}
     if best.best_epoch is not None:
@@ -168,7 +213,11 @@ def _finish(
         monitor=config.monitor,
         best_step=best.best_epoch,
         stop_reason=stop_reason,
+        shift_train=config.shift_train_curves,
     )
+    diagnosis = None
+    if stop_reason != "pruned":  # a pruned trial's curve is cut short: nothing to read in it
+        diagnosis = artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
     test_loss = test_accuracy = None
     model_uri = None
     if stop_reason != "pruned" and best.restore(model):
@@ -179,15 +228,22 @@ def _finish(
         summary.update(test_loss=test_loss, test_accuracy=test_accuracy)
         y_pred = model.predict(dataset.x_test, batch_size=1024, verbose=0).argmax(axis=1)
         artifacts.log_confusion(tracker, run_id, dataset.y_test, y_pred, dataset.class_names)
-        model_uri = tracker.log_model(run_id, model, dataset.x_test)
-        if register and config.registered_model_name:
-            tracker.register(
-                model_uri,
-                config.registered_model_name,
-                run_id=run_id,
-                tags={"test_accuracy": repr(test_accuracy), "test_loss": repr(test_loss)},
-            )
+        tracker.log_dict(run_id, dataset.scaling(), "preprocessing.json")
+        model_uri = tracker.log_model(
+            run_id,
+            predictor(model, dataset.feature_names),
+            dataset.model_input(dataset.x_test[:5]),
+            class_names=dataset.class_names,
+        )
     tracker.log_metrics(run_id, {k: v for k, v in summary.items() if math.isfinite(v)})
+    if register and model_uri and config.model_name:  # last: the card reads the run
+        registry.register(
+            tracker,
+            model_uri,
+            config.model_name,
+            run_id=run_id,
+            tags={"test_accuracy": repr(test_accuracy), "test_loss": repr(test_loss)},
+        )
     log.info(
         "run %s: %s after %d epoch(s); best epoch %s; test accuracy %s",
         run_id,
@@ -205,6 +261,7 @@ def _finish(
         test_accuracy,
         model_uri,
         history,
+        None if diagnosis is None else diagnosis.label,
     )
 
 
@@ -226,7 +283,10 @@ def _log_partial(
             monitor=config.monitor,
             best_step=best.best_epoch,
             stop_reason=stop_reason,
+            shift_train=config.shift_train_curves,
         )
         tracker.log_metrics(run_id, {"epochs_trained": len(history.get("loss", []))})
+        if history.get("loss"):  # what the curves so far say
+            artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
     except Exception:  # the run must still be closed; say why the extras are missing
         log.exception("could not log the partial curves of run %s", run_id)

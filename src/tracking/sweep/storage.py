@@ -1,33 +1,161 @@
-"""Open the Optuna storage a sweep names, so a bad URL fails before anything else is created.
+"""Open the Optuna storage a sweep names, safely for many workers, before anything heavy loads.
 
-Optuna and SQLAlchemy only: the entry point calls this before TensorFlow is imported.
+- ``sqlite:///optuna.db`` (the default): switched to write-ahead logging with a 60 s busy
+  timeout, so the worker processes of ``-P workers=N`` write to one file without "database is
+  locked" errors (``benchmarks/workers.py`` and ``tests/sweep_tests/test_workers.py``).
+- ``postgresql://...``: Optuna's ``CREATE TABLE`` is not atomic across sessions (workers started
+  at the same instant on a fresh database fail with ``UniqueViolation ...
+  pg_type_typname_nsp_index``), so the schema is created under a PostgreSQL advisory lock.
+- ``grpc://host:port``: Optuna's gRPC storage proxy (``python -m pipelines.storage_proxy``), for
+  hundreds of workers in front of one database.
+
+Optuna and SQLAlchemy only (no TensorFlow, MLflow or pandas). Errors never show a password.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import sqlite3
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import optuna
+import sqlalchemy
+from sqlalchemy.pool import NullPool
 
 from tracking.errors import ConfigError
+from tracking.sweep.config import SweepConfig
+from tracking.sweep.faults import StaleTrials
+
+CONNECT_TIMEOUT = 10  # seconds: an unreachable database fails fast, not after minutes
+SQLITE_BUSY_TIMEOUT = 60  # seconds a writer waits for another one
+# One advisory-lock key for everything this project serialises in a PostgreSQL database.
+LOCK_KEY = int.from_bytes(hashlib.sha256(b"tracking.sweep.storage").digest()[:8], "big") >> 1
+FIX = "check the URL and that the database is running, e.g. -P storage=sqlite:///optuna.db"
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """Connect to the Optuna storage now, so a bad URL fails before anything else is created."""
-    kwargs: dict[str, Any] = {}
-    if not url.startswith("sqlite"):  # heartbeats: a killed worker's trial ends FAIL, not RUNNING
-        kwargs = {"heartbeat_interval": 60, "grace_period": 180}
-    if url.startswith(("postgresql", "mysql")):  # an unreachable host fails in 10 s, not minutes
-        kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": 10}}
+def open_storage(
+    url: str, *, heartbeat_interval: int | None = None, grace_period: int | None = None
+) -> optuna.storages.BaseStorage:
+    """Connect to the Optuna storage now, so a bad URL fails before anything else is created.
+
+    With ``heartbeat_interval``, a database storage records a heartbeat for every running trial;
+    one silent for ``grace_period`` seconds is failed and retried (``tracking.sweep.faults``).
+    Optuna's gRPC proxy has no heartbeats: a killed worker's trial stays RUNNING there.
+    """
     try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" since v2.9
+        if url.startswith("grpc://"):
+            return _grpc_proxy(url)
+        kwargs: dict[str, Any] = {}
+        if heartbeat_interval:
+            kwargs.update(
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=StaleTrials(),
+            )
+        if url.startswith("sqlite:///"):
+            _sqlite_wal(url)
+            kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+        elif url.startswith(("postgresql", "mysql")):
+            kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
+        with warnings.catch_warnings(), study_lock(url):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(url, **kwargs)
+    except ConfigError:
+        raise
     except Exception as error:
         text = str(error).strip()
         reason = text.splitlines()[0][:200] if text else ""
-        fix = "check the URL and that the database is running, e.g. -P storage=sqlite:///optuna.db"
+        problem = f"cannot be opened ({type(error).__name__}: {reason})"
+        raise ConfigError("storage", url, problem, FIX) from None
+
+
+@contextmanager
+def study_lock(url: str) -> Iterator[None]:
+    """A lock shared by every worker of the storage at ``url``, on any machine.
+
+    PostgreSQL: a session advisory lock (released when the connection closes, so a killed
+    holder never leaves it taken). SQLite: ``flock`` on a ``.lock`` file beside the database. Other
+    storages: no lock (Optuna's own operations are atomic there; see ``tracking.sweep.study``).
+    """
+    if url.startswith("postgresql"):
+        engine = sqlalchemy.create_engine(
+            url, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT}
+        )
+        try:
+            with engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+                try:
+                    yield
+                finally:
+                    unlock = sqlalchemy.text("SELECT pg_advisory_unlock(:k)")
+                    connection.execute(unlock, {"k": LOCK_KEY})
+        finally:
+            engine.dispose()
+    elif (path := _sqlite_path(url)) is not None:
+        with open(f"{path}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or the holder dies
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        yield
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///").split("?")[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def _sqlite_wal(url: str) -> None:
+    """Write-ahead logging lets readers and one writer work at once; it is stored in the file."""
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        problem = f"names a folder that does not exist ({path.parent})"
+        raise ConfigError("storage", url, problem, FIX)
+    connection = sqlite3.connect(str(path), timeout=SQLITE_BUSY_TIMEOUT)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
+
+
+def _grpc_proxy(url: str) -> optuna.storages.BaseStorage:
+    parts = urlsplit(url)
+    if not parts.hostname or not parts.port:
+        raise ConfigError("storage", url, "needs a host and a port", "pass e.g. grpc://host:13000")
+    proxy = optuna.storages.GrpcStorageProxy(host=parts.hostname, port=parts.port)
+    try:
+        proxy.wait_server_ready(timeout=CONNECT_TIMEOUT)
+    except ConnectionError:
+        proxy.close()
         raise ConfigError(
-            "storage", url, f"cannot be opened ({type(error).__name__}: {reason})", fix
+            "storage",
+            url,
+            f"no storage proxy answers there within {CONNECT_TIMEOUT} s",
+            "start it with: python -m pipelines.storage_proxy --storage <database URL>",
         ) from None
+    return proxy
+
+
+def open_sweep_storage(sweep: SweepConfig) -> optuna.storages.BaseStorage:
+    """The storage of ``sweep``, with its heartbeat settings."""
+    return open_storage(
+        sweep.storage, heartbeat_interval=sweep.heartbeat_interval, grace_period=sweep.grace_period
+    )
+
+
+def stale_trials(storage: optuna.storages.BaseStorage) -> StaleTrials | None:
+    """The storage's handler of dead workers' trials, if it has heartbeats."""
+    handler = getattr(storage, "heartbeat_stale_trial_callback", None)
+    return handler if isinstance(handler, StaleTrials) else None

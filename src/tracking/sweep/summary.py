@@ -14,7 +14,7 @@ import math
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, get_args
 
 import matplotlib
 
@@ -26,10 +26,12 @@ from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 from optuna.visualization import matplotlib as ovm  # noqa: E402
 
 from tracking import tags as T  # noqa: E402
+from tracking.diagnosis import DiagnosisLabel  # noqa: E402
 from tracking.tracker import Tracker  # noqa: E402
 
 log = logging.getLogger(__name__)
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
+DIAGNOSES: tuple[str, ...] = get_args(DiagnosisLabel)
 
 
 class TrialCurve(NamedTuple):
@@ -102,6 +104,13 @@ def state_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
     return {s: counts.get(s, 0) for s in STATES}
 
 
+def diagnosis_counts(trials: Sequence[FrozenTrial]) -> dict[str, float]:
+    """``n_diagnosis_<label>``, every label: how the curves of the study's trials read (a
+    trial's user attr ``diagnosis``; pruned and failed trials have none)."""
+    counts = Counter(t.user_attrs.get("diagnosis") for t in trials)
+    return {f"n_diagnosis_{label}": float(counts[label]) for label in DIAGNOSES}
+
+
 def log_summary(tracker: Tracker, study: optuna.Study, parent_run_id: str, monitor: str) -> None:
     """Write the study's summary to the parent run (safe to call again after a resume)."""
     trials = study.get_trials(deepcopy=False)
@@ -110,6 +119,7 @@ def log_summary(tracker: Tracker, study: optuna.Study, parent_run_id: str, monit
     step = len(trials)
     metrics = {f"n_trials_{s.lower()}": float(n) for s, n in state_counts(trials).items()}
     metrics["n_trials"] = float(step)
+    metrics.update(diagnosis_counts(trials))
     tags: dict[str, str] = {T.OPTUNA_N_TRIALS: str(step)}
     if best is not None:
         metrics["best_value"] = float(best.value)  # type: ignore[arg-type]

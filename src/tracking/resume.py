@@ -1,0 +1,69 @@
+"""Continue an interrupted training run (``-P resume_run_id=<run>``): the same run, from its last
+backed-up epoch, with the configuration it was started with.
+
+A parameter left at its default is taken from the run; one given with another value than the
+run's is refused, naming it (resuming with another learning rate would silently mix two
+trainings in one curve). Checked before TensorFlow starts: the run must exist in this tracking
+store, must not be FINISHED, and must have a backup in this directory (``backup_dir``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tracking.config import TrainConfig
+from tracking.errors import ConfigError
+from tracking.params import from_params, param_text
+
+if TYPE_CHECKING:
+    from tracking.tracker import Tracker
+
+DEFAULT_BACKUP_DIR = ".backups"
+RESUMABLE = ("RUNNING", "KILLED", "FAILED")
+
+
+def run_backup_dir(run_id: str, root: str | Path = DEFAULT_BACKUP_DIR) -> Path:
+    """Where the epochs of ``run_id`` are backed up (``tracking.backup``'s layout)."""
+    return Path(root) / run_id
+
+
+def has_backup(directory: Path) -> bool:
+    """A committed epoch exists (``tracking.backup`` writes ``callbacks.json`` last)."""
+    return any(directory.glob("epoch-*/callbacks.json"))
+
+
+def resume_config(tracker: Tracker, run_id: str, given: TrainConfig) -> TrainConfig:
+    """The configuration ``run_id`` was trained with; ConfigError if it cannot be resumed."""
+    status = tracker.run_status(run_id)
+    if status is None:
+        raise ConfigError(
+            "resume_run_id",
+            run_id,
+            "is not a run of this tracking store",
+            "pass the id of an interrupted run (see the MLflow UI, or mlflow runs list)",
+        )
+    if status not in RESUMABLE:
+        raise ConfigError(
+            "resume_run_id", run_id, f"is {status}: nothing to resume", "start a new run instead"
+        )
+    directory = run_backup_dir(run_id)
+    if not has_backup(directory):
+        raise ConfigError(
+            "resume_run_id",
+            run_id,
+            f"has no backup in {directory} (it finished no epoch, or was trained elsewhere)",
+            "run it from the directory (and machine) that trained it, or start a new run",
+        )
+    logged: TrainConfig = from_params(TrainConfig, tracker.get_run(run_id).data.params)
+    for field in dataclasses.fields(TrainConfig):
+        value, before = getattr(given, field.name), getattr(logged, field.name)
+        if value != field.default and value != before:
+            raise ConfigError(
+                field.name,
+                value,
+                f"differs from the resumed run's {field.name}={param_text(before)}",
+                f"leave it out, or pass -P {field.name}={param_text(before)}",
+            )
+    return logged

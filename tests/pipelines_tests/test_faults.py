@@ -1,0 +1,204 @@
+"""Faults as they happen: real processes killed with real signals, then continued.
+
+A killed sweep worker's trial is retried by another worker in the SAME MLflow run from its last
+backed-up epoch (real PostgreSQL storage, real tracking server); a killed training continues with
+``--resume-run-id``; without a backup the retry starts afresh and the old run ends FAILED.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from tests.browser import project_env, serve
+
+BIN = Path(sys.executable).parent
+KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+FAST_HEARTBEAT = ["--heartbeat-interval", "1", "--grace-period", "4"]
+SWEEP = [
+    "--dataset", "digits", "--hidden-units", "32", "--max-train-samples", "600",
+    "--epochs-min", "40", "--epochs-max", "40", "--batch-sizes", "16", "--pruner", "none",
+    "--patience", "100", "--registered-model-name", "", "--study-name", "faults",
+    "--trials-per-process", "0", "--n-trials", "2", *FAST_HEARTBEAT,
+]  # fmt: skip
+TRAIN = [
+    "--dataset", "digits", "--hidden-units", "32", "--max-train-samples", "600",
+    "--epochs", "30", "--batch-size", "16", "--patience", "100", "--seed", "5",
+    "--registered-model-name", "",
+]  # fmt: skip
+
+
+def _steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
+    return sorted(m.step for m in client.get_metric_history(run_id, key))
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+def _reported(storage: str, number: int = 0) -> int:
+    """Epochs trial ``number`` has reported to Optuna so far."""
+    try:
+        study = optuna.load_study(study_name="faults", storage=storage)
+        return len(study.trials[number].intermediate_values) if study.trials else 0
+    except (KeyError, IndexError):
+        return 0
+
+
+def _start(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(command, cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+
+
+def _kill_worker_mid_trial(
+    tmp_path: Path, storage: str, env: dict[str, str]
+) -> tuple[optuna.trial.FrozenTrial, int]:
+    """Start a sweep worker, SIGKILL it once trial 0 has reported some epochs."""
+    worker = _start([sys.executable, "-m", "pipelines.sweep", *SWEEP, "--storage", storage],
+                    tmp_path, env)  # fmt: skip
+    _wait_until(lambda: _reported(storage) >= 5, 300, "trial 0 to report 5 epochs")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    study = optuna.load_study(study_name="faults", storage=storage)
+    killed = study.trials[0]
+    assert killed.state.name == "RUNNING"  # what a killed process leaves behind
+    return killed, len(killed.intermediate_values)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_killed_workers_trial_continues_in_the_same_run_on_another_worker(
+    tmp_path: Path, postgres_db: Callable[[], str]
+) -> None:
+    storage = postgres_db()
+    with serve(
+        "mlflow-server",
+        lambda port: [
+            str(BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path}/server.db",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],  # fmt: skip
+        health="/health",
+        cwd=tmp_path,
+        env=project_env(f"sqlite:///{tmp_path}/unused.db"),
+    ) as server:
+        env = project_env(server.url)
+        killed, done_epochs = _kill_worker_mid_trial(tmp_path, storage, env)
+        run_id = killed.user_attrs["mlflow_run_id"]
+        assert (tmp_path / ".backups" / run_id).is_dir()  # its finished epochs are backed up
+        second = _start([sys.executable, "-m", "pipelines.sweep", *SWEEP, "--storage", storage],
+                        tmp_path, env)  # fmt: skip
+        _, stderr = second.communicate(timeout=600)
+        assert second.returncode == 0, stderr[-4000:]
+        client = MlflowClient(server.url)
+        study = optuna.load_study(study_name="faults", storage=storage)
+        states = [t.state.name for t in study.trials]
+        # The killed trial is FAIL, its retry COMPLETE with the same params: n_trials finished.
+        assert states.count("FAIL") == 1 and states.count("COMPLETE") == 2, states
+        (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == 0]
+        assert retry.params == killed.params
+        # ... in the SAME MLflow run, every epoch exactly once, continuing where it stopped.
+        assert retry.user_attrs["mlflow_run_id"] == run_id
+        run = client.get_run(run_id)
+        assert run.info.status == "FINISHED" and run.data.tags["stop_reason"] == "completed"
+        assert run.data.tags["optuna.retry_of_trial"] == "0"
+        for key in KEYS:
+            assert _steps(client, run_id, key) == list(range(40)), key
+        # The pruner saw the whole curve: the killed trial's values were carried over.
+        assert sorted(retry.intermediate_values) == list(range(40))
+        assert done_epochs >= 5
+        # No orphans, and the backup is gone once the trial finished.
+        assert [
+            r.info.run_id for r in client.search_runs(["0"]) if r.info.status == "RUNNING"
+        ] == []
+        assert not (tmp_path / ".backups" / run_id).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_without_a_backup_the_retry_starts_afresh_and_the_old_run_is_worker_lost(
+    tmp_path: Path, tracking_store: str
+) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    env = project_env(tracking_store)
+    killed, _ = _kill_worker_mid_trial(tmp_path, storage, env)
+    old_run = killed.user_attrs["mlflow_run_id"]
+    shutil.rmtree(tmp_path / ".backups")  # e.g. the retry runs on another machine
+    second = _start([sys.executable, "-m", "pipelines.sweep", *SWEEP, "--storage", storage],
+                    tmp_path, env)  # fmt: skip
+    _, stderr = second.communicate(timeout=600)
+    assert second.returncode == 0, stderr[-4000:]
+    study = optuna.load_study(study_name="faults", storage=storage)
+    (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == 0]
+    assert retry.state.name == "COMPLETE" and retry.params == killed.params
+    client = MlflowClient()
+    new_run = retry.user_attrs["mlflow_run_id"]
+    assert new_run != old_run
+    old = client.get_run(old_run)
+    assert old.info.status == "FAILED" and old.data.tags["stop_reason"] == "worker_lost"
+    assert _steps(client, new_run, "val_loss") == list(range(40))
+    assert [r for r in client.search_runs(["0"]) if r.info.status == "RUNNING"] == []
+
+
+def _train(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return _start([sys.executable, "-m", "pipelines.train", *TRAIN, *args], cwd, env)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_training_resumes_in_the_same_run(
+    tmp_path: Path, tracking_store: str, signum: int
+) -> None:
+    env = project_env(tracking_store)
+    client = MlflowClient()
+    training = _train(cwd=tmp_path, env=env)
+
+    def epochs_logged() -> int:
+        runs = client.search_runs(["0"])
+        return len(_steps(client, runs[0].info.run_id, "val_loss")) if runs else 0
+
+    _wait_until(lambda: epochs_logged() >= 6, 300, "6 epochs")
+    training.send_signal(signum)
+    training.wait(60)
+    (run,) = client.search_runs(["0"])
+    run_id = run.info.run_id
+    expected_status = "RUNNING" if signum == signal.SIGKILL else "KILLED"
+    assert run.info.status == expected_status
+    resumed = _train("--resume-run-id", run_id, cwd=tmp_path, env=env)
+    _, stderr = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, stderr[-4000:]
+    # The same run, finished, every epoch once, test metrics of the best weights logged.
+    (run,) = client.search_runs(["0"])
+    assert run.info.run_id == run_id and run.info.status == "FINISHED"
+    for key in KEYS:
+        assert _steps(client, run_id, key) == list(range(30)), key
+    assert "test_accuracy" in run.data.metrics
+    assert not (tmp_path / ".backups" / run_id).exists()
+    # Same seed, uninterrupted: the same result (dropout seeds are backed up too).
+    whole = _train(cwd=tmp_path, env=env)
+    _, stderr = whole.communicate(timeout=600)
+    assert whole.returncode == 0, stderr[-3000:]
+    (other,) = [r for r in client.search_runs(["0"]) if r.info.run_id != run_id]
+    for key in ("best_val_loss", "test_accuracy", "best_epoch"):
+        assert run.data.metrics[key] == pytest.approx(other.data.metrics[key], abs=1e-4), key

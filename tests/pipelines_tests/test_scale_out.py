@@ -1,0 +1,280 @@
+"""Scale-out as users run it: real worker processes, a real PostgreSQL (a fresh database per
+test), a real `mlflow server` on a free loopback port, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from tests.browser import free_port, project_env, serve
+from tests.helpers import mlflow_run
+
+BIN = Path(sys.executable).parent
+TINY = [
+    "--dataset", "digits", "--hidden-units", "16", "--max-train-samples", "300",
+    "--epochs-min", "1", "--epochs-max", "2", "--batch-sizes", "64",
+    "--registered-model-name", "digits-mlp", "--study-name", "scale",
+]  # fmt: skip
+FINISHED = ("COMPLETE", "PRUNED")
+
+
+def _sweep(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pipelines.sweep", *TINY, *args]
+
+
+def _mlflow_server(backend: str, tmp_path: Path, port: int | None = None) -> list[str]:
+    return [
+        str(BIN / "mlflow"), "server", "--backend-store-uri", backend,
+        "--artifacts-destination", str(tmp_path / "artifacts"),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+
+
+def _runs(client: MlflowClient) -> list:  # type: ignore[type-arg]
+    return client.search_runs(["0"], max_results=1000)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_three_workers_started_at_once_on_a_fresh_postgres_database(
+    tmp_path: Path, postgres_db: Callable[[], str]
+) -> None:
+    optuna_db, mlflow_db = postgres_db(), postgres_db()
+    server_env = project_env(f"sqlite:///{tmp_path}/unused.db")
+    with serve(
+        "mlflow-server",
+        lambda port: _mlflow_server(mlflow_db, tmp_path, port),
+        health="/health",
+        cwd=tmp_path,
+        env=server_env,
+    ) as server:
+        env = project_env(server.url)
+        command = _sweep("--storage", optuna_db, "--n-trials", "9", "--trials-per-process", "0")
+        workers = [
+            subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
+        errors = [w.communicate(timeout=800)[1] for w in workers]
+        # Every worker exits 0: none tripped over Optuna's tables, the study or the parent run.
+        assert [w.returncode for w in workers] == [0, 0, 0], "\n".join(e[-2000:] for e in errors)
+        study = optuna.load_study(study_name="scale", storage=optuna_db)
+        states = [t.state.name for t in study.trials]
+        assert len(states) == 9 and all(s in FINISHED for s in states), states
+        runs = _runs(MlflowClient(server.url))
+        parents = [r for r in runs if r.data.tags.get("sweep.role") == "parent"]
+        children = [r for r in runs if r.data.tags.get("sweep.role") == "trial"]
+        assert len(parents) == 1 and len(children) == 9
+        assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+        assert [r.info.status for r in runs if r.info.status == "RUNNING"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_workers_2_through_mlflow_run_recycle_and_use_both_cores(
+    tmp_path: Path, tracking_store: str
+) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    params = {"n_trials": 6, "workers": 2, "trials_per_process": 2, "storage": storage}
+    tiny = dict(zip(TINY[::2], TINY[1::2], strict=True))
+    params.update({k.removeprefix("--").replace("-", "_"): v for k, v in tiny.items()})
+    done = mlflow_run(tmp_path, tracking_store, "-e", "sweep", **params)
+    assert done.returncode == 0, done.stderr[-4000:]
+    study = optuna.load_study(study_name="scale", storage=storage)
+    trials = study.trials
+    # Exactly n_trials, all finished, in one parent run (the one `mlflow run` opened).
+    assert len(trials) == 6 and all(t.state.name in FINISHED for t in trials)
+    runs = _runs(MlflowClient())
+    assert len([r for r in runs if r.data.tags.get("sweep.role") == "parent"]) == 1
+    assert [r for r in runs if r.info.status == "RUNNING"] == []
+    # Each process ran at most trials_per_process trials: workers were replaced.
+    pids = [t.user_attrs["worker_pid"] for t in trials]
+    assert len(set(pids)) >= 3 and max(pids.count(p) for p in set(pids)) <= 2
+    # Two processes trained at the same time (both cores).
+    spans = [(t.datetime_start, t.datetime_complete, t.user_attrs["worker_pid"]) for t in trials]
+    assert any(a[2] != b[2] and a[0] < b[1] and b[0] < a[1] for a in spans for b in spans), spans
+    # One line per trial names its worker.
+    assert "worker 0: trial" in done.stderr and "worker 1: trial" in done.stderr
+
+
+def test_a_password_in_the_storage_url_is_never_written_or_shown(
+    tmp_path: Path, tracking_store: str, postgres_db: Callable[[], str]
+) -> None:
+    secret = "S3cret-PW"
+    storage = postgres_db().replace("postgres@", f"postgres:{secret}@")  # trust auth ignores it
+    env = project_env(tracking_store)
+    command = _sweep("--storage", storage, "--n-trials", "1")  # supervisor + a worker process
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "postgres:***@" in done.stderr  # the URL is still shown, masked
+    assert secret not in done.stdout + done.stderr
+    # Nothing written anywhere: the tracking database, the artifacts, any file of the run.
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    # A storage that cannot be opened is named with its password masked.
+    dead = storage.replace("127.0.0.1:5432", f"127.0.0.1:{free_port()}")
+    done = subprocess.run(
+        _sweep("--storage", dead), cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and secret not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: storage='postgresql://")
+
+
+@pytest.mark.parametrize("module", ["pipelines.train", "pipelines.sweep"])
+def test_a_tracking_server_that_is_down_is_refused_in_seconds(tmp_path: Path, module: str) -> None:
+    uri = f"http://admin:S3cret@127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--dataset", "digits"],
+        cwd=tmp_path,
+        env=project_env(uri),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and elapsed < 30, (elapsed, done.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("error: MLFLOW_TRACKING_URI='http://admin:***@")
+    assert "S3cret" not in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_tracking_server_restarted_mid_run_loses_no_epoch(tmp_path: Path) -> None:
+    port = free_port()
+    backend = f"sqlite:///{tmp_path}/server.db"
+    server_env = project_env(backend)
+    log = (tmp_path / "server.log").open("wb")
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            _mlflow_server(backend, tmp_path, port), cwd=tmp_path, env=server_env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        _wait_until(lambda: _healthy(port), 120)
+        return process
+
+    server = start()
+    uri = f"http://127.0.0.1:{port}"
+    training = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.train", "--dataset", "digits", "--epochs", "60",
+         "--batch-size", "8", "--hidden-units", "64", "--patience", "100",
+         "--registered-model-name", ""],
+        cwd=tmp_path, env=project_env(uri), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    client = MlflowClient(uri)
+    try:
+        _wait_until(lambda: _logged_steps(client) >= 3, 180)
+        os.killpg(server.pid, signal.SIGKILL)  # the server dies mid-run...
+        server.wait()
+        time.sleep(8)
+        server = start()  # ...and comes back 8 s later on the same port
+        _, stderr = training.communicate(timeout=400)
+        assert training.returncode == 0, stderr[-3000:]
+        (run,) = _runs(client)
+        n = int(run.data.metrics["epochs_trained"])
+        assert n == 60 and run.info.status == "FINISHED"
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert sorted(steps) == list(range(n)), key
+    finally:
+        training.kill()
+        os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_workers_through_the_grpc_storage_proxy(tmp_path: Path, tracking_store: str) -> None:
+    port = free_port()
+    env = project_env(tracking_store)
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.storage_proxy", "--storage",
+         f"sqlite:///{tmp_path}/optuna.db", "--port", str(port)],
+        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        grpc = f"grpc://127.0.0.1:{port}"
+        command = _sweep("--storage", grpc, "--n-trials", "4", "--trials-per-process", "0")
+        workers = [
+            subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        errors = [w.communicate(timeout=800)[1] for w in workers]
+        assert [w.returncode for w in workers] == [0, 0], "\n".join(e[-2000:] for e in errors)
+    finally:
+        proxy.send_signal(signal.SIGINT)
+        proxy.wait(30)
+    study = optuna.load_study(study_name="scale", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert [t.state.name in FINISHED for t in study.trials] == [True] * 4
+    runs = _runs(MlflowClient())
+    assert len([r for r in runs if r.data.tags.get("sweep.role") == "parent"]) == 1
+    assert [r for r in runs if r.info.status == "RUNNING"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_ctrl_c_stops_every_worker_cleanly(tmp_path: Path, tracking_store: str) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    command = _sweep("--storage", storage, "--n-trials", "20", "--workers", "2",
+                     "--epochs-min", "200", "--epochs-max", "200")  # fmt: skip
+    sweep = subprocess.Popen(
+        command, cwd=tmp_path, env=project_env(tracking_store), stderr=subprocess.PIPE, text=True
+    )
+
+    def running() -> int:
+        try:
+            study = optuna.load_study(study_name="scale", storage=storage)
+        except KeyError:
+            return 0
+        return len(study.get_trials(states=(optuna.trial.TrialState.RUNNING,)))
+
+    _wait_until(lambda: running() == 2, 240)  # both workers are training
+    time.sleep(3)
+    sweep.send_signal(signal.SIGINT)
+    _, stderr = sweep.communicate(timeout=120)
+    assert sweep.returncode == 130, stderr[-3000:]
+    study = optuna.load_study(study_name="scale", storage=storage)
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
+    runs = _runs(MlflowClient())
+    statuses = sorted((r.data.tags.get("sweep.role"), r.info.status) for r in runs)
+    assert statuses == [("parent", "KILLED"), ("trial", "KILLED"), ("trial", "KILLED")]
+    assert all(
+        r.data.tags.get("stop_reason") == "interrupted"
+        for r in runs
+        if r.data.tags.get("sweep.role") == "trial"
+    )
+
+
+def _healthy(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _logged_steps(client: MlflowClient) -> int:
+    runs = _runs(client)
+    if not runs:
+        return 0
+    return len(client.get_metric_history(runs[0].info.run_id, "val_loss"))
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)

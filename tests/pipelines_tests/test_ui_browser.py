@@ -1,0 +1,216 @@
+"""The MLflow UI and optuna-dashboard as a user sees them, in headless Chromium.
+
+One store is built through the CLI (a digits training run registered as digits-mlp version 1,
+then a 3-trial digits sweep whose winner becomes version 2 @champion), served by a real
+`mlflow server` and `optuna-dashboard` on free loopback ports. Each test opens one page, asserts
+texts of its rendered DOM and keeps a screenshot (``$UI_SCREENSHOT_DIR``, else
+``build/ui-screenshots/``). The ids and names asserted come from MlflowClient and Optuna.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Run
+
+from tests import browser
+
+pytestmark = pytest.mark.slow
+
+MODEL = "digits-mlp"
+STUDY = "digits-ui-sweep"
+PER_EPOCH = ("loss", "accuracy", "val_loss", "val_accuracy")  # README: metrics per epoch
+
+
+@dataclass(frozen=True)
+class UI:
+    client: MlflowClient
+    mlflow_url: str
+    dashboard_url: str
+    optuna_storage: str
+    training_run: Run  # the run behind digits-mlp version 1
+    parent_run: Run  # the sweep's parent run
+    shots: Path
+
+    def run_url(self, run: Run, tab: str = "") -> str:
+        base = f"{self.mlflow_url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+        return f"{base}/{tab}" if tab else base
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
+    browser.require_chromium()  # before a minute of training
+    work = tmp_path_factory.mktemp("ui")
+    store = f"sqlite:///{work}/mlflow.db"
+    optuna_storage = f"sqlite:///{work}/optuna.db"
+    small = ("--dataset", "digits", "--hidden-units", "32", "--registered-model-name", MODEL)
+    browser.run_pipeline("pipelines.train", *small, "--epochs", "4", cwd=work, tracking_uri=store)
+    browser.run_pipeline(
+        "pipelines.sweep",
+        *small,
+        *("--n-trials", "3", "--epochs-min", "2", "--epochs-max", "3"),
+        *("--study-name", STUDY, "--storage", optuna_storage),
+        cwd=work,
+        tracking_uri=store,
+    )
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
+    training_run = client.get_run(client.get_model_version(MODEL, "1").run_id)
+    (parent_run,) = client.search_runs(
+        [training_run.info.experiment_id], filter_string="tags.`sweep.role` = 'parent'"
+    )
+    env = browser.project_env(store)
+
+    def mlflow_server(port: int) -> list[str]:
+        # Runs logged without a server keep absolute artifact URIs (<work>/mlruns/...): the
+        # server reads those directly. --artifacts-destination only serves mlflow-artifacts:/
+        # URIs, i.e. runs created through this server; it is set so nothing lands elsewhere.
+        return [
+            *(str(browser.BIN / "mlflow"), "server", "--backend-store-uri", store),
+            *("--artifacts-destination", str(work / "mlartifacts")),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+        ]
+
+    def dashboard(port: int) -> list[str]:
+        return [
+            *(str(browser.BIN / "optuna-dashboard"), optuna_storage),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ]
+
+    with (
+        browser.serve("mlflow-server", mlflow_server, health="/health", cwd=work, env=env) as ml,
+        browser.serve("optuna-dashboard", dashboard, health="/api/meta", cwd=work, env=env) as od,
+    ):
+        print(
+            f"mlflow server up in {ml.startup_seconds:.1f} s, dashboard {od.startup_seconds:.1f} s"
+        )
+        yield UI(
+            client,
+            ml.url,
+            od.url,
+            optuna_storage,
+            training_run,
+            parent_run,
+            browser.screenshot_dir(),
+        )
+
+
+def assert_shows(page: browser.Page, expected: list[str]) -> None:
+    missing = page.missing(expected)
+    assert not missing, (
+        f"{page.url} (budget {page.budget_ms} ms, screenshot {page.screenshot}) lacks {missing}; "
+        f"its text: {page.text[:3000]}"
+    )
+    print(f"{page.url}: {len(expected)} texts in {page.seconds:.1f} s (budget {page.budget_ms} ms)")
+
+
+def test_run_page_charts_every_metric(ui: UI) -> None:
+    run = ui.training_run
+    assert set(PER_EPOCH) <= set(run.data.metrics)
+    per_epoch = [
+        key
+        for key in sorted(run.data.metrics)
+        if len(ui.client.get_metric_history(run.info.run_id, key)) > 1
+    ]
+    assert set(PER_EPOCH) <= set(per_epoch)
+    # a line chart per per-epoch metric, legend "<run name> (<metric>)", x axis "Step"
+    expected = [run.info.run_name, "Model metrics", f"Model metrics ({len(run.data.metrics)})"]
+    expected += [f"{run.info.run_name} ({key})" for key in per_epoch]
+    expected += sorted(run.data.metrics)  # every metric has a chart titled by its key
+    # The chart grid is virtualized (only charts in the viewport are rendered): a window tall
+    # enough for every row (3 charts of ~380 px a row at 1400 px wide) renders all of them, in
+    # the DOM and in the screenshot.
+    rows = math.ceil(len(run.data.metrics) / 3)
+    page = browser.look(
+        ui.run_url(run, "model-metrics"),
+        expected,
+        screenshot=ui.shots / "a-run-model-metrics.png",
+        window=(1400, 400 + 380 * rows),
+    )
+    assert_shows(page, expected)
+    assert page.dom.count("js-plotly-plot") >= len(run.data.metrics)
+
+
+def test_run_artifacts_tab_lists_and_previews_the_plots(ui: UI) -> None:
+    run = ui.training_run
+    listed = {a.path for a in ui.client.list_artifacts(run.info.run_id)}
+    listed |= {a.path for a in ui.client.list_artifacts(run.info.run_id, "plots")}
+    assert {"history.csv", "plots/loss_curve.png"} <= listed
+    # /artifacts/<path> opens the tab with the folder expanded and the file previewed
+    expected = ["Artifacts", "plots", "loss_curve.png", "history.csv", "plots/loss_curve.png"]
+    expected += [Path(path).name for path in listed]
+    page = browser.look(
+        ui.run_url(run, "artifacts/plots/loss_curve.png"),
+        expected,
+        screenshot=ui.shots / "b-run-artifacts.png",
+    )
+    assert_shows(page, expected)
+    # the preview is an <img> of bytes the browser fetched from the server (a blob: URL)
+    assert re.search(r'<img alt="plots/loss_curve.png" src="blob:', page.dom), page.dom[-3000:]
+    # and the server hands out the very file the run logged
+    local = Path(ui.client.download_artifacts(run.info.run_id, "plots/loss_curve.png"))
+    status, body = browser.http_bytes(
+        f"{ui.mlflow_url}/get-artifact?path=plots/loss_curve.png&run_uuid={run.info.run_id}"
+    )
+    assert status == 200 and body == local.read_bytes()
+
+
+def test_registered_model_page_lists_versions_and_champion(ui: UI) -> None:
+    versions = {str(v.version) for v in ui.client.search_model_versions(f"name = '{MODEL}'")}
+    assert versions == {"1", "2"}
+    assert str(ui.client.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    expected = ["Registered Models", MODEL, "Versions", "Version 1", "Version 2", "champion"]
+    page = browser.look(
+        f"{ui.mlflow_url}/#/models/{MODEL}",
+        expected,
+        screenshot=ui.shots / "c-registered-model.png",
+    )
+    assert_shows(page, expected)
+
+
+def test_sweep_parent_run_page_shows_trials_and_best_run(ui: UI) -> None:
+    parent = ui.parent_run
+    children = ui.client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
+    assert len(children) == 3
+    best_run_id = parent.data.tags["best_run_id"]
+    assert best_run_id in {child.info.run_id for child in children}
+    expected = [STUDY, "Finished", "Child runs", "Tags", f"best_run_id : {best_run_id}"]
+    expected += [child.info.run_name for child in children]
+    page = browser.look(
+        ui.run_url(parent),
+        expected,
+        screenshot=ui.shots / "d-sweep-parent-run.png",
+    )
+    assert_shows(page, expected)
+
+
+def test_optuna_dashboard_shows_the_study(ui: UI) -> None:
+    import optuna
+
+    study = optuna.load_study(study_name=STUDY, storage=ui.optuna_storage)
+    status, body = browser.http_json(f"{ui.dashboard_url}/api/studies")
+    assert status == 200 and isinstance(body, dict)
+    (study_id,) = [s["study_id"] for s in body["study_summaries"] if s["study_name"] == STUDY]
+    expected = [
+        f"{STUDY} (id={study_id})",
+        "History",
+        "Intermediate values",
+        f"Best Trial (number={study.best_trial.number})",
+        "mlflow_parent_run_id",
+        ui.parent_run.info.run_id,
+    ]
+    expected += [f"trial #{trial.number}" for trial in study.trials]
+    page = browser.look(
+        f"{ui.dashboard_url}/dashboard/studies/{study_id}",
+        expected,
+        screenshot=ui.shots / "e-optuna-dashboard-study.png",
+    )
+    assert_shows(page, expected)

@@ -1,0 +1,73 @@
+"""Model cards are pure functions of what a run logged: checked by the text a user reads."""
+
+from __future__ import annotations
+
+from tracking.inputs import ModelInputs
+from tracking.model_card import RunFacts, model_summary, version_card
+
+PARAMS = {
+    "dataset": "csv",
+    "data_source": "/data/winered.csv",
+    "n_train": "1195",
+    "n_val": "133",
+    "n_test": "333",
+    "hidden_units": "300,200,100",
+    "activation": "relu",
+    "dropout": "0.2",
+    "optimizer": "adam",
+    "learning_rate": "0.001",
+    "batch_size": "128",
+    "epochs": "30",
+    "monitor": "val_loss",
+    "patience": "5",
+}
+METRICS = {
+    "best_epoch": 2.0,
+    "epochs_trained": 8.0,
+    "best_val_loss": 0.5001,
+    "best_val_accuracy": 0.729,
+    "test_accuracy": 0.7594,
+    "test_loss": 0.4987,
+}
+TAGS = {"stop_reason": "early_stopping", "diagnosis": "overfitting"}
+SUMMARY = "Validation loss was lowest at epoch 3 (0.5001); from epoch 4 the model overfits."
+RUN = RunFacts("0123abcd", "winered-mlp-300x200x100", PARAMS, METRICS, TAGS, SUMMARY)
+INPUTS = ModelInputs(("alcohol", "pH"), 2)
+
+
+def test_version_card_says_data_params_best_epoch_diagnosis_test_metrics_and_run() -> None:
+    card = version_card("winered-mlp", "3", RUN, INPUTS, ["bad", "good"])
+    # Where the data came from and how big each split was.
+    assert "csv from /data/winered.csv; rows: 1 195 train, 133 validation, 333 test." in card
+    # What the model takes and returns.
+    assert "rows with 2 named columns (alcohol, pH); the model scales them itself." in card
+    assert "one probability per class: bad, good." in card
+    # The key parameters.
+    assert "hidden_units 300,200,100, activation relu, dropout 0.2" in card
+    assert "optimizer adam, learning_rate 0.001, batch_size 128, epochs 30" in card
+    # The best epoch, 1-based, with how training stopped and the monitored values there.
+    assert "**Best epoch**: 3 of 8 (early_stopping), by val_loss: val_loss 0.5001" in card
+    # The diagnosis: its label and the run's summary.
+    assert f"**Diagnosis**: overfitting. {SUMMARY}" in card
+    # The test metrics of the best weights, and the run it came from.
+    assert "accuracy 0.7594, loss 0.4987" in card
+    assert card.startswith("**winered-mlp version 3**, from run `winered-mlp-300x200x100`")
+    assert "**Run**: `0123abcd`" in card
+
+
+def test_version_card_of_a_run_without_diagnosis_or_test_score_leaves_them_out() -> None:
+    bare = RUN._replace(metrics={"epochs_trained": 1.0}, tags={}, description="")
+    card = version_card("m", "1", bare, ModelInputs((), 64), [str(d) for d in range(20)])
+    assert "Diagnosis" not in card and "Test split" not in card
+    assert "**Best epoch**: none" in card
+    assert "a float32 tensor of 64 raw pixel values per row" in card
+    # Many classes: the first twelve, then how many in all.
+    assert "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, ... (20 classes)" in card
+
+
+def test_model_summary_says_what_the_model_takes_and_returns() -> None:
+    text = model_summary("winered-mlp", RUN, INPUTS, ["bad", "good"])
+    assert text.startswith("Keras MLP classifier on csv data (/data/winered.csv).")
+    assert "Takes rows with 2 named columns (alcohol, pH)" in text
+    assert "(bad, good), the names in the model's metadata (`class_names`)" in text
+    assert "`winered-mlp@champion`" in text

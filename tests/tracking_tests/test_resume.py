@@ -1,0 +1,63 @@
+"""What ``-P resume_run_id`` accepts, checked before TensorFlow starts."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tracking.config import TrainConfig
+from tracking.errors import ConfigError
+from tracking.resume import resume_config, run_backup_dir
+from tracking.tracker import Tracker
+
+LOGGED = TrainConfig(dataset="digits", epochs=30, learning_rate=0.01, batch_norm=True)
+
+
+def _interrupted_run(tracker: Tracker, status: str = "KILLED", backup: bool = True) -> str:
+    run_id = tracker.create_run("interrupted")
+    tracker.log_params(run_id, LOGGED.as_params())
+    tracker.end_run(run_id, status)
+    if backup:  # what tracking.backup commits for a finished epoch
+        epoch = run_backup_dir(run_id) / "epoch-3"
+        epoch.mkdir(parents=True)
+        (epoch / "callbacks.json").write_text("{}")
+    return run_id
+
+
+def test_defaults_are_taken_from_the_run_and_equal_values_accepted(tmp_path: Path) -> None:
+    tracker = Tracker()
+    run_id = _interrupted_run(tracker)
+    # Parameters left at their defaults come from the run, with their types.
+    assert resume_config(tracker, run_id, TrainConfig()) == LOGGED
+    # Repeating the run's own value is fine.
+    assert resume_config(tracker, run_id, TrainConfig(learning_rate=0.01)) == LOGGED
+
+
+def test_a_differing_parameter_is_named_with_the_runs_value() -> None:
+    tracker = Tracker()
+    run_id = _interrupted_run(tracker)
+    with pytest.raises(ConfigError) as error:
+        resume_config(tracker, run_id, dataclasses.replace(TrainConfig(), learning_rate=0.1))
+    assert error.value.parameter == "learning_rate"
+    assert "learning_rate=0.01" in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "backup", "problem"),
+    [("FINISHED", True, "nothing to resume"), ("FAILED", False, "no backup")],
+)
+def test_finished_runs_and_runs_without_backup_are_refused(
+    status: str, backup: bool, problem: str
+) -> None:
+    tracker = Tracker()
+    run_id = _interrupted_run(tracker, status, backup)
+    with pytest.raises(ConfigError, match=problem) as error:
+        resume_config(tracker, run_id, TrainConfig())
+    assert error.value.parameter == "resume_run_id"
+
+
+def test_an_unknown_run_is_refused() -> None:
+    with pytest.raises(ConfigError, match="not a run of this tracking store"):
+        resume_config(Tracker(), "0" * 32, TrainConfig())
