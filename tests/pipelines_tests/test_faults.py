@@ -23,7 +23,9 @@ from tests.browser import project_env, serve
 
 BIN = Path(sys.executable).parent
 KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
-FAST_HEARTBEAT = ["--heartbeat-interval", "1", "--grace-period", "4"]
+# Short enough for a test, long enough that a live worker on a loaded 2-core machine keeps its
+# trial (a heartbeat thread can stall for seconds there; optuna#5470).
+FAST_HEARTBEAT = ["--heartbeat-interval", "2", "--grace-period", "20"]
 SWEEP = [
     "--dataset", "digits", "--hidden-units", "32", "--max-train-samples", "600",
     "--epochs-min", "40", "--epochs-max", "40", "--batch-sizes", "16", "--pruner", "none",
