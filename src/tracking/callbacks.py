@@ -60,6 +60,10 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         self.tracker = tracker
         self.run_id = run_id
         self.history: dict[str, list[float]] = {}
+        # Steps the run already has (a resumed run whose process was killed after logging an
+        # epoch but before backing it up): that epoch is trained again, bit-identically, and
+        # must not be logged twice.
+        self.logged_steps: set[int] = set()
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.history = {}
@@ -72,7 +76,8 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         for key, value in metrics.items():
             self.history.setdefault(key, []).append(value)
         finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
-        self.tracker.log_epoch(self.run_id, finite, step=epoch)
+        if epoch not in self.logged_steps:
+            self.tracker.log_epoch(self.run_id, finite, step=epoch)
 
     def get_state(self) -> dict[str, Any]:
         """For ``tracking.backup``: the curves so far."""

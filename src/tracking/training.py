@@ -83,6 +83,8 @@ def train(
     best = BestWeights(config.monitor, config.monitor_mode)
     stop_reason: StopReason = "failed"
     resuming = backup is not None and last_epoch(backup) is not None
+    if resuming:  # what the killed process had already sent
+        epoch_log.logged_steps = {m.step for m in tracker.metric_history(run_id, "loss")}
     try:
         params = {**config.as_params(), **dataset.facts(), "data_source": dataset.source}
         tracker.log_params(run_id, params)

@@ -245,7 +245,12 @@ def test_ctrl_c_stops_every_worker_cleanly(tmp_path: Path, tracking_store: str) 
     _, stderr = sweep.communicate(timeout=120)
     assert sweep.returncode == 130, stderr[-3000:]
     study = optuna.load_study(study_name="scale", storage=storage)
-    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
+    trials = study.trials
+    # The two interrupted trials are FAIL, each queued again (WAITING) with its params, so that
+    # running the command again continues them.
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL", "WAITING", "WAITING"]
+    assert {t.system_attrs["failed_trial"] for t in trials[2:]} == {0, 1}
+    assert sorted(str(t.params) for t in trials[2:]) == sorted(str(t.params) for t in trials[:2])
     runs = _runs(MlflowClient())
     statuses = sorted((r.data.tags.get("sweep.role"), r.info.status) for r in runs)
     assert statuses == [("parent", "KILLED"), ("trial", "KILLED"), ("trial", "KILLED")]

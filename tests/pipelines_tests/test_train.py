@@ -259,4 +259,5 @@ def test_mlflow_run_in_an_environment_built_from_conda_yaml(
     assert done.returncode == 0, done.stderr[-3000:]
     run = _only_run()
     assert run.info.status == "FINISHED" and run.data.metrics["epochs_trained"] == 2
-    assert MlflowClient().search_model_versions("name='mnist-mlp'")[0].run_id == run.info.run_id
+    (version,) = MlflowClient().search_model_versions("name='digits-mlp'")  # the auto name
+    assert version.run_id == run.info.run_id
