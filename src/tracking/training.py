@@ -208,15 +208,7 @@ def _finish(
         for key in ("val_loss", "val_accuracy", "loss", "accuracy"):
             if key in history and (key.startswith("val_") or "val_loss" not in history):
                 summary[f"best_{key}"] = history[key][best.best_epoch]
-    artifacts.log_curves(
-        tracker,
-        run_id,
-        history,
-        monitor=config.monitor,
-        best_step=best.best_epoch,
-        stop_reason=stop_reason,
-        shift_train=config.shift_train_curves,
-    )
+    _log_curves(tracker, run_id, config, best, history, stop_reason)
     diagnosis = None
     if stop_reason != "pruned":  # a pruned trial's curve is cut short: nothing to read in it
         diagnosis = artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
@@ -278,17 +270,29 @@ def _log_partial(
     """On failure or interruption: curves to the last finished epoch, never a model."""
     try:
         tracker.flush()
-        artifacts.log_curves(
-            tracker,
-            run_id,
-            history,
-            monitor=config.monitor,
-            best_step=best.best_epoch,
-            stop_reason=stop_reason,
-            shift_train=config.shift_train_curves,
-        )
+        _log_curves(tracker, run_id, config, best, history, stop_reason)
         tracker.log_metrics(run_id, {"epochs_trained": len(history.get("loss", []))})
         if history.get("loss"):  # what the curves so far say
             artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
     except Exception:  # the run must still be closed; say why the extras are missing
         log.exception("could not log the partial curves of run %s", run_id)
+
+
+def _log_curves(
+    tracker: Tracker,
+    run_id: str,
+    config: TrainConfig,
+    best: BestWeights,
+    history: dict[str, list[float]],
+    stop_reason: StopReason,
+) -> None:
+    """The learning curves as the config asks for them, best epoch marked (finished or not)."""
+    artifacts.log_curves(
+        tracker,
+        run_id,
+        history,
+        monitor=config.monitor,
+        best_step=best.best_epoch,
+        stop_reason=stop_reason,
+        shift_train=config.shift_train_curves,
+    )
