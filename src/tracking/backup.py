@@ -58,6 +58,23 @@ class _EarlyStoppingState:
             setattr(self.callback, key, value)
 
 
+class _ReduceLRState(_EarlyStoppingState):
+    """Keras's ReduceLROnPlateau: its counters and best value (the rate is the optimizer's)."""
+
+    def get_state(self) -> dict[str, Any]:
+        c = self.callback
+        return {"wait": int(c.wait), "cooldown_counter": int(c.cooldown_counter),
+                "best": float(c.best)}  # fmt: skip
+
+
+def _state_of(callback: Any) -> Stateful:
+    if isinstance(callback, keras.callbacks.EarlyStopping):
+        return _EarlyStoppingState(callback)
+    if isinstance(callback, keras.callbacks.ReduceLROnPlateau):
+        return _ReduceLRState(callback)
+    return callback  # type: ignore[no-any-return]
+
+
 def backup_dir_for(root: Path, run_id: str) -> Path:
     """One backup per run (or trial run): ``root / run_id``."""
     if not run_id or Path(run_id).name != run_id or run_id in (".", ".."):
@@ -86,14 +103,11 @@ class TrainingBackup(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, directory: Path, stateful: Mapping[str, Stateful | keras.callbacks.EarlyStopping]
+        self, directory: Path, stateful: Mapping[str, Stateful | keras.callbacks.Callback]
     ) -> None:
         super().__init__()
         self.directory = Path(directory)
-        self.stateful: dict[str, Stateful] = {
-            name: _EarlyStoppingState(c) if isinstance(c, keras.callbacks.EarlyStopping) else c
-            for name, c in stateful.items()
-        }
+        self.stateful: dict[str, Stateful] = {name: _state_of(c) for name, c in stateful.items()}
         self.restored_epoch: int | None = None
         self._restored: dict[str, str] | None = None  # JSON part restored, checked once
 

@@ -17,6 +17,9 @@ from tracking.errors import ConfigError
 from tracking.params import check, param
 
 DATASETS = ("mnist", "digits", "csv")
+TASKS = ("classification", "regression")
+# loss: auto = cross-entropy for classification, mae for regression (Keras's names).
+LOSSES = ("auto", "mae", "mse", "huber")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 ACTIVATIONS = ("relu", "elu", "selu", "tanh", "sigmoid", "gelu", "swish", "leaky_relu")
 INITIALIZERS = (
@@ -29,7 +32,14 @@ INITIALIZERS = (
 )
 # Each metric's own direction, as Keras's EarlyStopping infers it: a monitor is a metric or
 # ``val_`` + a metric; anything else is an error, never a guess from a substring.
-METRIC_MODES: dict[str, Literal["min", "max"]] = {"loss": "min", "accuracy": "max"}
+METRIC_MODES: dict[str, Literal["min", "max"]] = {
+    "loss": "min",
+    "accuracy": "max",
+    "mae": "min",
+    "mse": "min",
+}
+# The Keras metrics each task compiles (besides the loss): what can be monitored.
+TASK_METRICS = {"classification": ("accuracy",), "regression": ("mae", "mse")}
 MONITORS = tuple(f"{prefix}{m}" for prefix in ("val_", "") for m in METRIC_MODES)
 AUTO = "auto"  # registered_model_name: named after the data
 # The parameters that pick and split the data (all that `evaluate` needs).
@@ -40,6 +50,7 @@ DATA_FIELDS = (
     "validation_split",
     "max_train_samples",
     "seed",
+    "task",
 )
 
 
@@ -58,6 +69,9 @@ class TrainConfig:
         0, "cap on training rows before the split, 0 = all", at_least=0, example="5000"
     )
     seed: int = param(42, "seed for the split, weights and shuffling")
+    task: str = param(
+        "classification", "classification | regression (numeric CSV label)", choices=TASKS
+    )
     # model
     hidden_units: str = param("300,200,100", "comma-separated layer sizes", int_list=True)
     activation: str = param("relu", "hidden activation", choices=ACTIVATIONS)
@@ -65,6 +79,9 @@ class TrainConfig:
     batch_norm: bool = param(False, "BatchNormalization after each Dense")
     dropout: float = param(0.2, "Dropout rate after each hidden layer", at_least=0, below=1)
     l2: float = param(0.0, "L2 factor on every hidden kernel", at_least=0, example="1e-4")
+    loss: str = param(
+        "auto", "auto | mae | mse | huber; auto = cross-entropy or mae", choices=LOSSES
+    )
     # optimiser
     optimizer: str = param("adam", "adam | sgd | rmsprop", choices=OPTIMIZERS)
     learning_rate: float = param(1e-3, "optimizer learning rate", above=0)
@@ -73,6 +90,9 @@ class TrainConfig:
     batch_size: int = param(128, "mini-batch size", at_least=1)
     monitor: str = param("val_loss", "metric for early stopping and best weights", choices=MONITORS)
     patience: int = param(5, "epochs without improvement before early stopping", at_least=0)
+    reduce_lr_patience: int = param(
+        0, "epochs without improvement before the learning rate is halved, 0 = never", at_least=0
+    )
     shift_train_curves: bool = param(False, "draw training curves half an epoch to the left")
     # registry
     registered_model_name: str = param(
@@ -82,6 +102,21 @@ class TrainConfig:
     @property
     def units(self) -> tuple[int, ...]:
         return tuple(int(u) for u in self.hidden_units.split(","))
+
+    @property
+    def regression(self) -> bool:
+        return self.task == "regression"
+
+    @property
+    def keras_loss(self) -> str:
+        """The loss Keras compiles: cross-entropy for classes, else ``loss`` (auto = mae)."""
+        if not self.regression:
+            return "sparse_categorical_crossentropy"
+        return "mae" if self.loss == "auto" else self.loss
+
+    @property
+    def keras_metrics(self) -> tuple[str, ...]:
+        return TASK_METRICS[self.task]
 
     @property
     def monitor_mode(self) -> Literal["min", "max"]:
@@ -125,6 +160,21 @@ def validate(config: TrainConfig) -> None:
             "cannot contain '/' or ':'",
             "pass e.g. -P registered_model_name=wine-mlp, or auto",
         )
+    metric = config.monitor.removeprefix("val_")
+    if metric != "loss" and metric not in config.keras_metrics:
+        raise ConfigError(
+            "monitor",
+            config.monitor,
+            f"is not a metric of task={config.task}",
+            f"pass -P monitor=val_loss or -P monitor=val_{config.keras_metrics[0]}",
+        )
+    if config.loss != "auto" and not config.regression:
+        raise ConfigError(
+            "loss",
+            config.loss,
+            "is a regression loss but task=classification (which trains on cross-entropy)",
+            "pass -P task=regression, or -P loss=auto",
+        )
     if config.monitor.startswith("val_") and config.validation_split == 0:
         raise ConfigError(
             "monitor",
@@ -143,4 +193,12 @@ def validate_data(config: TrainConfig) -> None:
             config.data_path,
             "is required for dataset=csv",
             "pass -P data_path=path/to/winequality-red.csv",
+        )
+    if config.task == "regression" and config.dataset != "csv":
+        raise ConfigError(
+            "task",
+            config.task,
+            f"needs a numeric label, but dataset={config.dataset} has classes",
+            "pass -P dataset=csv -P data_path=... -P label_column=<numeric column>, "
+            "or -P task=classification",
         )

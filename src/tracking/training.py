@@ -101,6 +101,8 @@ def train(
             monitor=config.monitor, mode=config.monitor_mode, patience=config.patience
         )
         callbacks = [epoch_log, guard, best, early, *extra_callbacks]
+        if config.reduce_lr_patience > 0:  # before the logger reads the rate of the next epoch
+            callbacks.insert(0, _reduce_lr(config))
         if backup is not None:  # last: it restores what the others reset in on_train_begin
             callbacks.append(_backup_callback(backup, callbacks))
         has_val = len(dataset.x_val) > 0
@@ -149,9 +151,21 @@ def _backup_callback(
     stateful = {
         f"{i}-{type(c).__name__}": c
         for i, c in enumerate(callbacks)
-        if hasattr(c, "get_state") or isinstance(c, keras.callbacks.EarlyStopping)
+        if hasattr(c, "get_state")
+        or isinstance(c, (keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau))
     }
     return TrainingBackup(directory, stateful)
+
+
+def _reduce_lr(config: TrainConfig) -> keras.callbacks.ReduceLROnPlateau:
+    """Halve the learning rate after ``reduce_lr_patience`` epochs without improvement."""
+    return keras.callbacks.ReduceLROnPlateau(
+        monitor=config.monitor,
+        mode=config.monitor_mode,
+        factor=0.5,
+        patience=config.reduce_lr_patience,
+        min_lr=1e-6,
+    )
 
 
 def _log_missing_epochs(tracker: Tracker, run_id: str, history: dict[str, list[float]]) -> None:
