@@ -69,13 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tracker.ending(run_id):
         data_params = {k: getattr(data_config, k) for k in DATA_FIELDS}
         tracker.log_params(run_id, {"model_uri": options.model_uri, **data_params})
-        tracker.log_metrics(
-            run_id, {"test_loss": score.test_loss, "test_accuracy": score.test_accuracy}
-        )
-    print(
-        f"{options.model_uri}: test accuracy {score.test_accuracy:.4f}, "
-        f"test loss {score.test_loss:.4f} on {score.n_test} {dataset.name} test rows"
-    )
+        tracker.log_metrics(run_id, score.metrics)
+    print(f"{options.model_uri}: {score.describe()} on {score.n_test} {dataset.name} test rows")
     return 0
 
 

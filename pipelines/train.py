@@ -85,8 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    accuracy = "n/a" if result.test_accuracy is None else f"{result.test_accuracy:.4f}"
-    print(f"run {result.run_id}: {result.stop_reason}, test accuracy {accuracy}")
+    shown = [
+        k for k in ("test_accuracy", "test_mae", "test_rmse", "test_r2") if k in result.test_metrics
+    ]
+    scores = ", ".join(f"{k.replace('_', ' ')} {result.test_metrics[k]:.4f}" for k in shown)
+    print(f"run {result.run_id}: {result.stop_reason}, {scores or 'not scored'}")
     return 0
 
 

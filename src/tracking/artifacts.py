@@ -1,6 +1,7 @@
 """What a training run shows besides metrics: learning curves, the history table, the confusion
-matrix, the diagnosis. Each is computed by a pure function (``tracking.plots``,
-``tracking.diagnosis``) and written through the door."""
+matrix (classification) or predicted against actual and residuals (regression), the diagnosis.
+Each is computed by a pure function (``tracking.plots``, ``tracking.diagnosis``) and written
+through the door."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from tracking import plots
+from tracking import plots, regression_plots
 from tracking import tags as T
 from tracking.diagnosis import Diagnosis, diagnose, diagnosis_metrics
 
@@ -38,11 +39,12 @@ def log_curves(
     stop_reason: str,
     shift_train: bool = False,
 ) -> None:
-    """Learning-curve PNGs (loss, accuracy, all metrics on one chart, loss and accuracy on twin
-    axes) and the history table; ``shift_train`` draws training values half an epoch left."""
+    """Learning-curve PNGs (loss, accuracy or MAE, all metrics on one chart, loss and accuracy
+    or MAE on twin axes) and the history table; ``shift_train`` draws training values half an
+    epoch left."""
     if not history:
         return
-    for metric in ("loss", "accuracy"):
+    for metric in ("loss", "accuracy", "mae"):
         if metric not in history:
             continue
         info = plots.learning_curve_info(
@@ -91,3 +93,16 @@ def log_confusion(
     info = plots.confusion_info(y_true, y_pred, names)
     tracker.log_figure(run_id, plots.plot_confusion(info), "plots/confusion_matrix.png")
     tracker.log_dict(run_id, info._asdict(), "confusion_matrix.json")
+
+
+def log_regression(
+    tracker: Tracker, run_id: str, y_true: np.ndarray, y_pred: np.ndarray, label: str
+) -> None:
+    """Predicted against actual, the residual histogram, and the test rows' predictions."""
+    info = regression_plots.prediction_info(y_true, y_pred, label)
+    figure = regression_plots.plot_predicted_vs_actual(info)
+    tracker.log_figure(run_id, figure, "plots/predicted_vs_actual.png")
+    tracker.log_figure(run_id, regression_plots.plot_residuals(info), "plots/residuals.png")
+    rows = pd.DataFrame({"actual": info.actual, "predicted": info.predicted})
+    rows["residual"] = rows["predicted"] - rows["actual"]
+    tracker.log_table(run_id, rows, "test_predictions.csv")

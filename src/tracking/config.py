@@ -40,6 +40,15 @@ METRIC_MODES: dict[str, Literal["min", "max"]] = {
 }
 # The Keras metrics each task compiles (besides the loss): what can be monitored.
 TASK_METRICS = {"classification": ("accuracy",), "regression": ("mae", "mse")}
+# What a challenger and a champion are compared on (test split), and each test metric's direction.
+PROMOTION_METRIC = {"classification": "test_accuracy", "regression": "test_mae"}
+TEST_METRIC_MODES: dict[str, Literal["min", "max"]] = {
+    "test_loss": "min",
+    "test_accuracy": "max",
+    "test_mae": "min",
+    "test_rmse": "min",
+    "test_r2": "max",
+}
 MONITORS = tuple(f"{prefix}{m}" for prefix in ("val_", "") for m in METRIC_MODES)
 AUTO = "auto"  # registered_model_name: named after the data
 # The parameters that pick and split the data (all that `evaluate` needs).

@@ -1,13 +1,16 @@
-"""Datasets as flat float32 features and int64 labels, split the same way for every run.
+"""Datasets as flat float32 features and int64 labels (float32 numbers for regression), split
+the same way for every run.
 
 Order of operations, all seeded by ``config.seed`` (same config -> identical arrays):
-1. the test split: MNIST's official 10 000, or a stratified 20 % of digits / the CSV. It never
-   depends on ``max_train_samples`` or ``validation_split``;
+1. the test split: MNIST's official 10 000, or a stratified 20 % of digits / the CSV (random for
+   regression). It never depends on ``max_train_samples`` or ``validation_split``;
 2. ``max_train_samples`` caps the remaining training pool (a random subset);
 3. ``validation_split`` of that pool becomes the validation set (stratified when possible);
 4. the scaling statistics: CSV min-max of the training rows only; pixels by their full range
    (255 for MNIST, 16 for digits). The features themselves stay raw, as stored: the model scales
-   them in its first layer (``tracking.model``), so the logged model takes raw rows.
+   them in its first layer (``tracking.model``), so the logged model takes raw rows. For
+   regression, the label's training mean and standard deviation: the model's last layer turns
+   its standardised output back into the label's units, so it trains and answers in them.
 
 ``tracking.data_check.check_source`` runs before anything heavy is imported and refuses a bad
 CSV in a second; this module loads what it accepted.
@@ -34,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 
 class Dataset(NamedTuple):
-    """One dataset, split: x float32 (n, n_features) raw as stored, y int64 in 0..n_classes-1.
+    """One dataset, split: x float32 (n, n_features) raw as stored, y int64 in 0..n_classes-1
+    (classification) or float32 in the label's units (regression: ``class_names`` is empty).
 
     ``offset`` and ``divisor`` (float32, one per feature) scale the features into [0, 1] on the
     training rows, as ``(x - offset) / divisor``; ``feature_names`` are the CSV's columns (empty
@@ -53,10 +57,22 @@ class Dataset(NamedTuple):
     offset: np.ndarray
     divisor: np.ndarray
     feature_names: tuple[str, ...] = ()
+    label_mean: float = 0.0  # regression: the training labels' mean and standard deviation
+    label_std: float = 1.0
+    label_name: str = ""
+
+    @property
+    def regression(self) -> bool:
+        return not self.class_names
 
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the model's output: one probability per class, or one number."""
+        return self.n_classes or 1
 
     @property
     def n_features(self) -> int:
@@ -87,14 +103,12 @@ class Dataset(NamedTuple):
             "divisor": dict(zip(self.feature_names, self.divisor.tolist(), strict=True)),
         }
 
-    def facts(self) -> dict[str, int]:
-        return {
-            "n_train": len(self.y_train),
-            "n_val": len(self.y_val),
-            "n_test": len(self.y_test),
-            "n_classes": self.n_classes,
-            "n_features": self.n_features,
-        }
+    def facts(self) -> dict[str, int | float]:
+        sizes = {"n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test)}
+        if self.regression:
+            return {**sizes, "n_features": self.n_features,
+                    "label_mean": self.label_mean, "label_std": self.label_std}  # fmt: skip
+        return {**sizes, "n_classes": self.n_classes, "n_features": self.n_features}
 
 
 def load_dataset(config: TrainConfig, *, cache_dir: Path | None = None) -> Dataset:
@@ -111,13 +125,16 @@ def load_dataset(config: TrainConfig, *, cache_dir: Path | None = None) -> Datas
         names, source, scale = tuple(map(str, range(10))), "sklearn.datasets.load_digits", 16.0
     elif config.dataset == "csv":
         frame = _read_csv(config)
-        y, names = _encode_labels(frame[config.label_column])
+        if config.regression:  # numbers, checked by check_csv
+            y, names = frame[config.label_column].to_numpy(dtype=np.float32), ()
+        else:
+            y, names = _encode_labels(frame[config.label_column])
         features = frame.drop(columns=config.label_column)
         x, columns = features.to_numpy(dtype=np.float32), tuple(map(str, features.columns))
         source, scale = str(Path(config.data_path).expanduser().resolve()), None
     else:
         raise ConfigError("dataset", config.dataset, "is not supported", "use mnist, digits or csv")
-    keep, held = _split(y, n_test(len(y)), config.seed)
+    keep, held = _split(y, n_test(len(y)), config.seed, stratify=not config.regression)
     pool, test = (x[keep], y[keep]), (x[held], y[held])
     return _finish(config.dataset, source, pool, test, names, config, scale, columns)
 
@@ -140,11 +157,12 @@ def _finish(
     """Cap the training pool, take the validation split; scaling: ``full_range`` (pixels) or
     the training rows' min and max (``None``)."""
     x, y = pool
+    stratify = not config.regression
     n_keep, n_val = pool_sizes(config, len(y))
     if n_keep < len(y):
-        kept, _ = _split(y, len(y) - n_keep, config.seed)
+        kept, _ = _split(y, len(y) - n_keep, config.seed, stratify=stratify)
         x, y = x[kept], y[kept]
-    train, val = _split(y, n_val, config.seed)
+    train, val = _split(y, n_val, config.seed, stratify=stratify)
     parts = [x[train], x[val], test[0]]
     if full_range is None:
         low, high = parts[0].min(axis=0), parts[0].max(axis=0)
@@ -152,19 +170,27 @@ def _finish(
     else:
         low, span = np.zeros(x.shape[1]), np.full(x.shape[1], full_range)
     x_train, x_val, x_test = (np.ascontiguousarray(p, dtype=np.float32) for p in parts)
-    y_train, y_val, y_test = (np.asarray(v, dtype=np.int64) for v in (y[train], y[val], test[1]))
+    label_type = np.float32 if config.regression else np.int64
+    y_train, y_val, y_test = (np.asarray(v, dtype=label_type) for v in (y[train], y[val], test[1]))
     offset, divisor = (np.asarray(v, dtype=np.float32) for v in (low, span))
+    mean, std = (float(y_train.mean()), float(y_train.std())) if config.regression else (0.0, 1.0)
     return Dataset(
         name, source, x_train, y_train, x_val, y_val, x_test, y_test, class_names,
-        offset, divisor, feature_names,
+        offset, divisor, feature_names, mean, std if std > 0 else 1.0,
+        config.label_column if config.regression else "",
     )  # fmt: skip
 
 
-def _split(y: np.ndarray, n_held: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (kept, held out) with ``n_held`` held out, stratified when every class allows."""
+def _split(
+    y: np.ndarray, n_held: int, seed: int, *, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, held out) with ``n_held`` held out, stratified when every class allows
+    (never for regression, whose labels are numbers, not classes)."""
     index = np.arange(len(y))
     if n_held == 0:
         return index, index[:0]
+    if not stratify:
+        return tuple(train_test_split(index, test_size=n_held, random_state=seed))  # type: ignore[return-value]
     try:
         kept, held = train_test_split(index, test_size=n_held, random_state=seed, stratify=y)
     except ValueError:  # a class with one row, or fewer held-out rows than classes

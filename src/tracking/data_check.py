@@ -94,12 +94,21 @@ def check_csv(config: TrainConfig) -> CsvFacts:
     empty = [c for c in columns if any(v in MISSING for v in cells[c])]
     if empty:
         raise refuse(f"has empty cells in columns: {', '.join(empty)}", "fill or drop those rows")
+    if config.task == "regression":
+        words = [v for v in cells[label] if v not in MISSING and not _is_number(v)]
+        if words:
+            raise ConfigError(
+                "label_column",
+                label,
+                f"is not numeric in {path.name} (e.g. {words[0]!r}) but task=regression",
+                "pass a numeric label column, or -P task=classification",
+            )
     if len(set(cells[label])) < 2:
         raise ConfigError(
             "label_column",
             label,
             f"has fewer than 2 distinct values in {path.name}",
-            "a classifier needs at least 2 classes; pass the column that holds the class",
+            "a model needs at least 2 distinct labels; pass the column that holds the label",
         )
     if len(data) < MIN_CSV_ROWS:
         raise refuse(

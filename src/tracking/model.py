@@ -24,8 +24,15 @@ def build_model(
     n_classes: int,
     offset: np.ndarray | None = None,
     divisor: np.ndarray | None = None,
+    label_mean: float = 0.0,
+    label_std: float = 1.0,
 ) -> keras.Model:
-    """[scaling] -> (Dense -> [BatchNormalization] -> activation -> [Dropout]) x n -> softmax.
+    """[scaling] -> (Dense -> [BatchNormalization] -> activation -> [Dropout]) x n -> output.
+
+    The output: softmax over ``n_classes`` for classification; for regression
+    (``config.task``) one linear unit whose standardised value is turned back into the label's
+    units (``* label_std + label_mean``, the training labels' statistics), so the loss, the
+    metrics and the logged model all speak the label's units.
 
     Scaling computes ``(x - offset) / divisor`` per feature (a Normalization layer with those
     constants; absent when both are None). L2 applies to every hidden kernel. BatchNormalization
@@ -53,12 +60,16 @@ def build_model(
             layers.append(keras.layers.Activation(config.activation, name=f"activation_{i}"))
         if config.dropout > 0:
             layers.append(keras.layers.Dropout(config.dropout, name=f"dropout_{i}"))
-    layers.append(keras.layers.Dense(n_classes, activation="softmax", name="output"))
+    if config.regression:
+        layers.append(keras.layers.Dense(1, name="output"))
+        layers.append(keras.layers.Rescaling(label_std, offset=label_mean, name="label_units"))
+    else:
+        layers.append(keras.layers.Dense(n_classes, activation="softmax", name="output"))
     model = keras.Sequential(layers, name="mlp")
     model.compile(
         optimizer=make_optimizer(config.optimizer, config.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=config.keras_loss,
+        metrics=list(config.keras_metrics),
     )
     return model
 

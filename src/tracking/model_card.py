@@ -17,6 +17,7 @@ from tracking.inputs import ModelInputs
 
 MODEL_KEYS = ("hidden_units", "activation", "kernel_initializer", "batch_norm", "dropout", "l2")
 FIT_KEYS = ("optimizer", "learning_rate", "batch_size", "epochs", "monitor", "patience")
+BEST_KEYS = ("val_loss", "val_accuracy", "val_mae", "loss", "accuracy", "mae")
 MAX_CLASSES_SHOWN = 12
 
 
@@ -47,9 +48,10 @@ def version_card(
     lines.append(f"- **Data**: {p.get('dataset', '?')} from {source}; rows: {sizes}.")
     if inputs is not None:
         lines.append(f"- **Input**: {inputs.describe()}; the model scales them itself.")
-    lines.append(f"- **Output**: one probability per class: {_classes(class_names)}.")
+    lines.append(f"- **Output**: {_output(run, class_names)}.")
     lines.append(f"- **Model**: {_pairs(p, MODEL_KEYS)}.")
-    lines.append(f"- **Training**: {_pairs(p, FIT_KEYS)}.")
+    fit_keys = ("loss", *FIT_KEYS) if _regression(run) else FIT_KEYS
+    lines.append(f"- **Training**: {_pairs(p, fit_keys)}.")
     lines.append(f"- **Best epoch**: {_best(run)}.")
     if T.DIAGNOSIS in run.tags:
         text = " ".join(run.description.split())
@@ -58,6 +60,12 @@ def version_card(
         lines.append(
             f"- **Test split** (best weights): accuracy {m['test_accuracy']:.4f}, "
             f"loss {m.get('test_loss', math.nan):.4f}."
+        )
+    elif "test_mae" in m:
+        lines.append(
+            f"- **Test split** (best weights, in {p.get('label_column', '?')}'s units): "
+            f"MAE {m['test_mae']:.4f}, RMSE {m.get('test_rmse', math.nan):.4f}, "
+            f"R² {m.get('test_r2', math.nan):.4f}."
         )
     lines.append(f"- **Run**: `{run.run_id}`.")
     return "\n".join(lines)
@@ -68,6 +76,13 @@ def model_summary(
 ) -> str:
     """The registered model's short description, written with its first version."""
     takes = "raw rows" if inputs is None else inputs.describe()
+    if _regression(run):
+        return (
+            f"Keras MLP regressor on {run.params.get('dataset', '?')} data "
+            f"({run.params.get('data_source', '?')}). Takes {takes}; returns "
+            f"{_output(run, class_names)}. Each version's description is its model card; "
+            f"`{name}@champion` is the version a sweep promoted."
+        )
     return (
         f"Keras MLP classifier on {run.params.get('dataset', '?')} data "
         f"({run.params.get('data_source', '?')}). Takes {takes}; returns one probability per "
@@ -83,11 +98,22 @@ def _best(run: RunFacts) -> str:
         return "none (no epoch had a finite monitored value)"
     trained = _int(m.get("epochs_trained"))
     stop = run.tags.get(T.STOP_REASON, "?")
-    monitored = [k for k in ("val_loss", "val_accuracy", "loss", "accuracy") if f"best_{k}" in m]
+    monitored = [k for k in BEST_KEYS if f"best_{k}" in m]
     values = ", ".join(f"{k} {m[f'best_{k}']:.4f}" for k in monitored)
     monitor = p.get("monitor", "?")
     text = f"{int(m['best_epoch']) + 1} of {trained} ({stop}), by {monitor}"
     return f"{text}: {values}" if values else text
+
+
+def _regression(run: RunFacts) -> bool:
+    return run.params.get("task") == "regression"
+
+
+def _output(run: RunFacts, class_names: Sequence[str]) -> str:
+    if _regression(run):
+        label = run.params.get("label_column", "?")
+        return f"one number per row, the predicted {label} in its own units"
+    return f"one probability per class: {_classes(class_names)}"
 
 
 def _pairs(params: Mapping[str, str], keys: Sequence[str]) -> str:

@@ -113,14 +113,17 @@ def all_metrics_info(
 ) -> ChartInfo:
     """Every metric of the history on one axis, as ``pd.DataFrame(history.history).plot()``.
 
-    One axis, like the tutorials: a classifier's loss and accuracy both fit in 0..1, which is then
-    the range (the tutorials' ``set_ylim(0, 1)``); otherwise matplotlib picks it, and the twin
-    axes chart reads better. The learning rate is orders of magnitude smaller and would lie flat
-    on 0: when it changed during the run it gets a small log-scaled panel underneath (not a twin
-    axis, whose curve would cross the others); when constant it is only named in the title.
+    One axis, like the tutorials: a classifier's loss and accuracy both fit in 0..1, which is
+    then the range (the tutorials' ``set_ylim(0, 1)``); otherwise matplotlib picks it, and the
+    twin axes chart reads better. A regression's ``mse`` (squared units) is drawn on a twin
+    axis. The learning rate is orders of magnitude smaller and would lie flat on 0: when it
+    changed during the run it gets a small log-scaled panel underneath (not a twin axis, whose
+    curve would cross the others); when constant it is only named in the title.
     """
     keys = [k for k in _ordered(history) if k != "learning_rate"]
-    series = [_series(history, k, "left", shift_train) for k in keys]
+    # A regression's mse is in squared units, hundreds of times its mae: it gets a twin axis.
+    squared = {k for k in keys if k.removeprefix("val_") == "mse"} if len(keys) > 2 else set()
+    series = [_series(history, k, "right" if k in squared else "left", shift_train) for k in keys]
     lr = [float(v) for v in history.get("learning_rate", [])]
     changed = len(set(lr)) > 1
     if changed:
@@ -131,7 +134,7 @@ def all_metrics_info(
         title=f"All metrics (stopped: {stop_reason}){constant}",
         series=series,
         left_label="value",
-        right_label=None,
+        right_label="mse" if squared else None,
         below_label="learning rate" if changed else None,
         ylim=(0.0, 1.0) if values and 0 <= min(values) and max(values) <= 1 else None,
         best_epoch=None if best_step is None else best_step + 1,

@@ -1,4 +1,8 @@
-"""Score any model URI (run, logged model, registry alias) on a dataset's test split."""
+"""Score predictions, or any model URI (run, logged model, registry alias), on a test split.
+
+One function per task turns predictions into test metrics; the same functions score a model
+right after training and a registered model pulled back from the registry, so the numbers agree.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,20 @@ from typing import NamedTuple
 
 import mlflow.pyfunc
 import numpy as np
-from sklearn.metrics import log_loss
+from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, r2_score
 
 from tracking.data import Dataset
 
 
 class Score(NamedTuple):
-    test_loss: float  # cross-entropy of the predicted probabilities (no regularisation term)
-    test_accuracy: float
+    """``metrics``: test_loss (cross-entropy, no regularisation term) and test_accuracy, or
+    test_mae, test_rmse and test_r2 (in the label's units) for regression."""
+
+    metrics: dict[str, float]
     n_test: int
+
+    def describe(self) -> str:
+        return ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in self.metrics.items())
 
 
 def score_probabilities(probabilities: np.ndarray, y_true: np.ndarray, n_classes: int) -> Score:
@@ -22,11 +31,30 @@ def score_probabilities(probabilities: np.ndarray, y_true: np.ndarray, n_classes
     probs = probs / probs.sum(axis=1, keepdims=True)  # float32 softmax rows sum to 1 +- 1e-7
     accuracy = float(np.mean(probs.argmax(axis=1) == y_true))
     loss = float(log_loss(y_true, probs, labels=list(range(n_classes))))
-    return Score(loss, accuracy, len(y_true))
+    return Score({"test_accuracy": accuracy, "test_loss": loss}, len(y_true))
+
+
+def score_numbers(predictions: np.ndarray, y_true: np.ndarray) -> Score:
+    """Regression: mean absolute error, root mean squared error and R² of the predictions."""
+    y_pred = np.asarray(predictions, dtype=np.float64).reshape(len(y_true))
+    y = np.asarray(y_true, dtype=np.float64)
+    metrics = {
+        "test_mae": float(mean_absolute_error(y, y_pred)),
+        "test_rmse": float(np.sqrt(mean_squared_error(y, y_pred))),
+        "test_r2": float(r2_score(y, y_pred)),
+    }
+    return Score(metrics, len(y))
+
+
+def score_predictions(predictions: np.ndarray, dataset: Dataset) -> Score:
+    """The test metrics of ``predictions`` for ``dataset``'s test rows, by its task."""
+    if dataset.regression:
+        return score_numbers(predictions, dataset.y_test)
+    return score_probabilities(predictions, dataset.y_test, dataset.n_classes)
 
 
 def score_model_uri(model_uri: str, dataset: Dataset) -> Score:
     """Load ``model_uri`` fresh with ``mlflow.pyfunc`` and score it on the test split."""
     model = mlflow.pyfunc.load_model(model_uri)
-    probabilities = model.predict(dataset.model_input(dataset.x_test))  # raw rows, as stored
-    return score_probabilities(np.asarray(probabilities), dataset.y_test, dataset.n_classes)
+    predictions = model.predict(dataset.model_input(dataset.x_test))  # raw rows, as stored
+    return score_predictions(np.asarray(predictions), dataset)

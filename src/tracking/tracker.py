@@ -249,14 +249,16 @@ class Tracker:
         example: np.ndarray | pd.DataFrame,
         *,
         class_names: Sequence[str],
+        label: str = "",
     ) -> str:
         """The whole predictor with signature, input example and class names; its model URI.
 
         ``example``: raw rows, a DataFrame (one named float64 ``(-1, 1)`` input per column) or
         an array (one float32 ``(-1, width)`` tensor); the output is one probability per class,
-        named in the metadata (``class_names``). ``mlflow.tensorflow`` rather than
-        ``mlflow.keras`` (mlflow#16183); explicit pip pins save about 12 s of requirement
-        inference per call.
+        named in the metadata (``class_names``), or without classes (regression) one number in
+        the units of the column ``label``, named in the metadata (``label``).
+        ``mlflow.tensorflow`` rather than ``mlflow.keras`` (mlflow#16183); explicit pip pins
+        save about 12 s of requirement inference per call.
         """
         import keras
         import mlflow.tensorflow  # imports TensorFlow: only where a model is logged
@@ -270,7 +272,12 @@ class Tracker:
             specs = [TensorSpec(np.dtype("float64"), (-1, 1), str(c)) for c in example.columns]
         else:
             specs = [TensorSpec(np.dtype("float32"), (-1, int(example.shape[1])))]
-        output = TensorSpec(np.dtype("float32"), (-1, len(class_names)))
+        output = TensorSpec(np.dtype("float32"), (-1, len(class_names) or 1))
+        metadata: dict[str, Any] = (
+            {"class_names": [str(c) for c in class_names]}
+            if class_names
+            else {"task": "regression", "label": label}
+        )
         interactive = keras.utils.is_interactive_logging_enabled()
         keras.utils.disable_interactive_logging()  # no progress bars from MLflow's checks
         try:
@@ -280,7 +287,7 @@ class Tracker:
                 signature=ModelSignature(Schema(specs), Schema([output])),
                 input_example=example,
                 pip_requirements=pip_requirements(),
-                metadata={"class_names": [str(c) for c in class_names]},
+                metadata=metadata,
                 run_id=run_id,
             )
         finally:

@@ -29,10 +29,13 @@ from tracking.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger, 
 from tracking.config import TrainConfig
 from tracking.data import Dataset, load_dataset
 from tracking.model import build_model, predictor, summary_text
+from tracking.scoring import score_predictions
 from tracking.tags import StopReason
 from tracking.tracker import Terminated, Tracker
 
 log = logging.getLogger(__name__)
+# Summarised at the best epoch as best_<key>: validation keys, or training keys without them.
+BEST_KEYS = ("val_loss", "val_accuracy", "val_mae", "val_mse", "loss", "accuracy", "mae", "mse")
 
 
 class TrainResult(NamedTuple):
@@ -45,6 +48,7 @@ class TrainResult(NamedTuple):
     model_uri: str | None
     history: dict[str, list[float]]
     diagnosis: str | None = None  # the label (tracking.diagnosis); None for a pruned trial
+    test_metrics: dict[str, float] = {}  # test_loss and the task's test metrics
 
 
 def default_run_name(config: TrainConfig) -> str:
@@ -92,7 +96,13 @@ def train(
             tracker.log_dataset_inputs(run_id, dataset)
         keras.utils.set_random_seed(config.seed)
         model = build_model(
-            config, dataset.n_features, dataset.n_classes, dataset.offset, dataset.divisor
+            config,
+            dataset.n_features,
+            dataset.n_classes,
+            dataset.offset,
+            dataset.divisor,
+            label_mean=dataset.label_mean,
+            label_std=dataset.label_std,
         )
         tracker.log_text(run_id, summary_text(model), "model_summary.txt")
         build_optimizer(model)  # after the summary, which would list the optimizer's params
@@ -219,58 +229,65 @@ def _finish(
     summary: dict[str, float] = {"epochs_trained": epochs_trained}
     if best.best_epoch is not None:
         summary["best_epoch"] = best.best_epoch
-        for key in ("val_loss", "val_accuracy", "loss", "accuracy"):
+        for key in BEST_KEYS:
             if key in history and (key.startswith("val_") or "val_loss" not in history):
                 summary[f"best_{key}"] = history[key][best.best_epoch]
     _log_curves(tracker, run_id, config, best, history, stop_reason)
     diagnosis = None
     if stop_reason != "pruned":  # a pruned trial's curve is cut short: nothing to read in it
         diagnosis = artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
-    test_loss = test_accuracy = None
+    test: dict[str, float] = {}
     model_uri = None
     if stop_reason != "pruned" and best.restore(model):
-        test_loss, test_accuracy = (
-            float(v)
-            for v in model.evaluate(dataset.x_test, dataset.y_test, batch_size=1024, verbose=0)
-        )
-        summary.update(test_loss=test_loss, test_accuracy=test_accuracy)
-        y_pred = model.predict(dataset.x_test, batch_size=1024, verbose=0).argmax(axis=1)
-        artifacts.log_confusion(tracker, run_id, dataset.y_test, y_pred, dataset.class_names)
+        test = _score_test(tracker, run_id, model, dataset)
+        summary.update(test)
         tracker.log_dict(run_id, dataset.scaling(), "preprocessing.json")
         model_uri = tracker.log_model(
             run_id,
             predictor(model, dataset.feature_names),
             dataset.model_input(dataset.x_test[:5]),
             class_names=dataset.class_names,
+            label=dataset.label_name,
         )
     tracker.log_metrics(run_id, {k: v for k, v in summary.items() if math.isfinite(v)})
     if register and model_uri and config.model_name:  # last: the card reads the run
-        registry.register(
-            tracker,
-            model_uri,
-            config.model_name,
-            run_id=run_id,
-            tags={"test_accuracy": repr(test_accuracy), "test_loss": repr(test_loss)},
-        )
+        tags = {k: repr(v) for k, v in test.items()}
+        registry.register(tracker, model_uri, config.model_name, run_id=run_id, tags=tags)
     log.info(
-        "run %s: %s after %d epoch(s); best epoch %s; test accuracy %s",
+        "run %s: %s after %d epoch(s); best epoch %s; %s",
         run_id,
         stop_reason,
         epochs_trained,
         None if best.best_epoch is None else best.best_epoch + 1,
-        "n/a" if test_accuracy is None else f"{test_accuracy:.4f}",
+        ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in test.items()) or "not scored",
     )
     return TrainResult(
         run_id,
         stop_reason,
         best.best_epoch,
         best.best,
-        test_loss,
-        test_accuracy,
+        test.get("test_loss"),
+        test.get("test_accuracy"),
         model_uri,
         history,
         None if diagnosis is None else diagnosis.label,
+        test,
     )
+
+
+def _score_test(tracker: Tracker, run_id: str, model: Any, dataset: Dataset) -> dict[str, float]:
+    """The restored weights on the test split: Keras's loss (with its regularisation term), the
+    task's metrics (``tracking.scoring``, as ``evaluate`` and promotion compute them) and
+    their plots: a confusion matrix, or predicted against actual and the residuals."""
+    x, y = dataset.x_test, dataset.y_test
+    loss = float(model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)["loss"])
+    predictions = model.predict(x, batch_size=1024, verbose=0)
+    if dataset.regression:
+        artifacts.log_regression(tracker, run_id, y, predictions.ravel(), dataset.label_name)
+    else:
+        artifacts.log_confusion(tracker, run_id, y, predictions.argmax(axis=1), dataset.class_names)
+    scores = score_predictions(predictions, dataset).metrics
+    return {**scores, "test_loss": loss}
 
 
 def _log_partial(

@@ -33,7 +33,9 @@ def test_default_training_on_full_mnist_beats_97_percent(
     (version,) = MlflowClient().search_model_versions("name='mnist-mlp'")
     assert version.run_id == run.info.run_id
     score = score_model_uri("models:/mnist-mlp/1", load_dataset(TrainConfig()))
-    assert score.test_accuracy == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
+    assert score.metrics["test_accuracy"] == pytest.approx(
+        run.data.metrics["test_accuracy"], abs=1e-6
+    )
 
 
 def test_sweep_on_mnist_prunes_and_promotes_a_champion_that_scores_what_its_run_says(
@@ -69,6 +71,6 @@ def test_sweep_on_mnist_prunes_and_promotes_a_champion_that_scores_what_its_run_
     assert champion_run.data.tags["optuna.trial_number"] == str(study.best_trial.number)
     config = TrainConfig(max_train_samples=12000)
     score = score_model_uri("models:/mnist-mlp@champion", load_dataset(config))
-    assert score.test_accuracy == pytest.approx(
+    assert score.metrics["test_accuracy"] == pytest.approx(
         champion_run.data.metrics["test_accuracy"], abs=1e-6
     )

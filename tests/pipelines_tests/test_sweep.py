@@ -151,7 +151,9 @@ def test_resume_continues_to_n_trials_in_total_under_the_same_parent() -> None:
     from tracking.data import load_dataset
 
     score = score_model_uri("models:/digits-mlp@champion", load_dataset(BASE))
-    assert score.test_accuracy == pytest.approx(best_run.data.metrics["test_accuracy"], abs=1e-6)
+    assert score.metrics["test_accuracy"] == pytest.approx(
+        best_run.data.metrics["test_accuracy"], abs=1e-6
+    )
     # a third invocation with the same cap runs nothing and keeps the single parent
     run_sweep(BASE, SweepConfig(n_trials=4, **SPACE), show_progress_bar=False, tracker=Tracker())
     assert len(_study().trials) == 4 and len(_runs("parent")) == 1

@@ -34,6 +34,12 @@ CASES = {
     "epochs not a number": (["--epochs", "ten"], "--epochs"),
     "csv without path": (["--dataset", "csv"], "data_path=''"),
     "csv missing file": (["--dataset", "csv", "--data-path", "nope.csv"], "data_path='nope.csv'"),
+    "regression on digits": (["--dataset", "digits", "--task", "regression"], "task='regression'"),
+    "regression on mnist": (["--task", "regression"], "task='regression'"),
+    "task unknown": (["--task", "ranking"], "task='ranking'"),
+    "loss unknown": (["--loss", "mape"], "loss='mape'"),
+    "regression loss for classes": (["--dataset", "digits", "--loss", "mse"], "loss='mse'"),
+    "regression monitor for classes": (["--dataset", "digits", "--monitor", "val_mae"], "val_mae"),
 }
 
 
@@ -49,9 +55,32 @@ def _csv_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         tmp_path / "text.csv",
         "a,colour,quality\n" + "".join(f"{i},red,{i % 3}\n" for i in range(30)),
     )
+    text_label = _write(
+        tmp_path / "grades.csv",
+        "a,b,quality\n" + "".join(f"{i},{i * 2},{'ab'[i % 2]}\n" for i in range(30)),
+    )
     unreadable = tmp_path / "locked.csv"
     unreadable.mkdir()
     return {
+        "csv regression on a text label": (
+            ["--dataset", "csv", "--data-path", text_label, "--task", "regression"],
+            "label_column='quality' is not numeric",
+        ),
+        "csv regression monitoring accuracy": (
+            [
+                "--dataset",
+                "csv",
+                "--data-path",
+                no_label,
+                "--label-column",
+                "target",
+                "--task",
+                "regression",
+                "--monitor",
+                "val_accuracy",
+            ],
+            "monitor='val_accuracy'",
+        ),  # fmt: skip
         "csv without label column": (
             ["--dataset", "csv", "--data-path", no_label],
             "label_column='quality'",

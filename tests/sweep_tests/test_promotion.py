@@ -15,12 +15,22 @@ from tracking.tracker import Tracker
 NAME = "digits-mlp"
 
 
-def test_decide() -> None:
-    assert decide(0.9, None)[0]
-    assert decide(0.91, 0.9)[0]
-    assert not decide(0.9, 0.9)[0]  # a tie does not move the alias
-    promoted, reason = decide(0.8, 0.9)
-    assert not promoted and "0.8000 does not beat 0.9000" in reason
+def test_decide_higher_accuracy_wins() -> None:
+    assert decide(0.9, None, "test_accuracy")[0]
+    assert decide(0.91, 0.9, "test_accuracy")[0]
+    assert not decide(0.9, 0.9, "test_accuracy")[0]  # a tie does not move the alias
+    promoted, reason = decide(0.8, 0.9, "test_accuracy")
+    assert not promoted and "test accuracy 0.8000 does not beat 0.9000" in reason
+
+
+def test_decide_lower_error_wins_for_regression() -> None:
+    # The same rule, the other direction: a smaller test MAE (RMSE) is better, a larger R² is.
+    assert decide(0.41, 0.52, "test_mae")[0]
+    promoted, reason = decide(0.52, 0.41, "test_mae")
+    assert not promoted and "test mae 0.5200 does not beat 0.4100" in reason
+    assert not decide(0.5, 0.5, "test_mae")[0]
+    assert decide(0.3, 0.4, "test_rmse")[0] and not decide(0.3, 0.4, "test_r2")[0]
+    assert decide(0.1, None, "test_mae")[0]
 
 
 def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
@@ -43,7 +53,7 @@ def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
 
     def scorer(uri: str) -> float:  # the real score, pulled from the registry; calls recorded
         calls.append(uri)
-        return score_model_uri(uri, dataset).test_accuracy
+        return score_model_uri(uri, dataset).metrics["test_accuracy"]
 
     def challenge(result):  # type: ignore[no-untyped-def]
         return promote(
@@ -57,12 +67,12 @@ def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
 
     first = challenge(weak)  # no champion yet
     assert first.promoted and first.champion_version is None
-    assert first.challenger_accuracy == pytest.approx(weak.test_accuracy, abs=1e-6)
+    assert first.challenger_value == pytest.approx(weak.test_accuracy, abs=1e-6)
 
     better = challenge(strong)
     assert better.promoted and better.champion_version == first.version
     assert f"models:/{NAME}@{ALIAS}" in calls  # the champion was scored fresh
-    assert better.champion_accuracy == pytest.approx(weak.test_accuracy, abs=1e-6)
+    assert better.champion_value == pytest.approx(weak.test_accuracy, abs=1e-6)
 
     worse = challenge(weak)  # the weak run again: same version, not registered twice
     assert not worse.promoted and worse.version == first.version
@@ -91,7 +101,7 @@ def test_a_champion_that_cannot_be_scored_is_replaced_and_the_reason_says_so(
         run_id=old.run_id,
         model_uri=old.model_uri,
         tags={},
-        scorer=lambda uri: score_model_uri(uri, csv_data).test_accuracy,
+        scorer=lambda uri: score_model_uri(uri, csv_data).metrics["test_accuracy"],
     )
     assert first.promoted
     base = TrainConfig(dataset="digits", hidden_units="8", epochs=1, max_train_samples=300)
@@ -103,7 +113,7 @@ def test_a_champion_that_cannot_be_scored_is_replaced_and_the_reason_says_so(
         run_id=other.run_id,
         model_uri=other.model_uri,
         tags={},
-        scorer=lambda uri: score_model_uri(uri, digits).test_accuracy,
+        scorer=lambda uri: score_model_uri(uri, digits).metrics["test_accuracy"],
     )
     # It cannot be compared, so it does not block the challenger: promoted, and the reason says
     # the old champion was incomparable and why.

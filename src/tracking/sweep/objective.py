@@ -94,8 +94,8 @@ class Objective:
             raise optuna.TrialPruned(f"pruned at epoch {step + 1} (step {step})")
         if result.model_uri:
             trial.set_user_attr("model_uri", result.model_uri)
-        if result.test_accuracy is not None:
-            trial.set_user_attr("test_accuracy", result.test_accuracy)
+        for key, score in result.test_metrics.items():  # test_loss, test_accuracy | test_mae...
+            trial.set_user_attr(key, score)
         value = result.best_value
         return float("nan") if value is None or not math.isfinite(value) else float(value)
 

@@ -20,7 +20,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from tracking import tags as T
-from tracking.config import TrainConfig
+from tracking.config import PROMOTION_METRIC, TrainConfig
 from tracking.data import Dataset, load_dataset
 from tracking.errors import ConfigError
 from tracking.scoring import score_model_uri
@@ -291,6 +291,7 @@ def _promote(
         )
         return None
     best = study.best_trial
+    metric = PROMOTION_METRIC[base.task]  # test_accuracy, or test_mae for regression
     model_uri = best.user_attrs.get("model_uri")
     if not model_uri:
         log.warning("no promotion: best trial %d logged no model", best.number)
@@ -303,9 +304,10 @@ def _promote(
         tags={
             T.OPTUNA_STUDY_NAME: study.study_name,
             T.OPTUNA_TRIAL_NUMBER: str(best.number),
-            "test_accuracy": repr(best.user_attrs.get("test_accuracy", float("nan"))),
+            metric: repr(best.user_attrs.get(metric, float("nan"))),
         },
-        scorer=lambda uri: score_model_uri(uri, dataset).test_accuracy,
+        scorer=lambda uri: score_model_uri(uri, dataset).metrics[metric],
+        metric=metric,
     )
     record(tracker, promotion, parent_run_id)
     return promotion
