@@ -50,8 +50,11 @@ def version_card(
         lines.append(f"- **Input**: {inputs.describe()}; the model scales them itself.")
     lines.append(f"- **Output**: {_output(run, class_names)}.")
     lines.append(f"- **Model**: {_pairs(p, MODEL_KEYS)}.")
-    fit_keys = ("loss", *FIT_KEYS) if _regression(run) else FIT_KEYS
-    lines.append(f"- **Training**: {_pairs(p, fit_keys)}.")
+    if _regression(run):  # the loss it trained on: auto is mae
+        fit = {**p, "loss": "mae" if p.get("loss", "auto") == "auto" else p["loss"]}
+        lines.append(f"- **Training**: {_pairs(fit, ('loss', *FIT_KEYS))}.")
+    else:
+        lines.append(f"- **Training**: {_pairs(p, FIT_KEYS)}.")
     lines.append(f"- **Best epoch**: {_best(run)}.")
     if T.DIAGNOSIS in run.tags:
         text = " ".join(run.description.split())

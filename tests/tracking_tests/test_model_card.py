@@ -71,3 +71,27 @@ def test_model_summary_says_what_the_model_takes_and_returns() -> None:
     assert "Takes rows with 2 named columns (alcohol, pH)" in text
     assert "(bad, good), the names in the model's metadata (`class_names`)" in text
     assert "`winered-mlp@champion`" in text
+
+
+def test_a_regression_card_speaks_the_labels_units() -> None:
+    params = {**PARAMS, "task": "regression", "label_column": "quality", "loss": "auto"}
+    metrics = {
+        "best_epoch": 6.0,
+        "epochs_trained": 12.0,
+        "best_val_loss": 0.4621,
+        "best_val_mae": 0.4621,
+        "test_mae": 0.504,
+        "test_rmse": 0.6312,
+        "test_r2": 0.3902,
+        "test_loss": 0.504,
+    }
+    run = RunFacts("0123abcd", "winered-mlp", params, metrics, TAGS, SUMMARY)
+    card = version_card("winered-mlp", "1", run, INPUTS, [])
+    assert "- **Output**: one number per row, the predicted quality in its own units." in card
+    assert "loss mae, optimizer adam" in card  # auto resolved to what was trained on
+    assert "by val_loss: val_loss 0.4621, val_mae 0.4621" in card
+    assert "(best weights, in quality's units): MAE 0.5040, RMSE 0.6312, R² 0.3902." in card
+    assert "probability" not in card and "accuracy" not in card
+    summary = model_summary("winered-mlp", run, INPUTS, [])
+    assert summary.startswith("Keras MLP regressor on csv data")
+    assert "the predicted quality in its own units" in summary
