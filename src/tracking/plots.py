@@ -6,6 +6,9 @@ text says "epoch N" with N = step + 1, and so does the x axis.
 ``shift_train``: Keras averages the training metrics over the batches of an epoch but measures
 validation at its end, so the training value belongs half an epoch earlier; shifted, it is drawn
 at epoch - 0.5 and the gap between the curves is not exaggerated early on.
+
+Figures are ``matplotlib.figure.Figure`` objects, never pyplot's: nothing global, no window, and
+they can be drawn in a thread while training goes on (``tracking.training``).
 """
 
 from __future__ import annotations
@@ -14,16 +17,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Literal, NamedTuple
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: figures go to MLflow, never to a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix  # noqa: E402
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
 
 class CurveInfo(NamedTuple):
@@ -63,7 +61,7 @@ def learning_curve_info(
 
 
 def plot_learning_curve(info: CurveInfo) -> Figure:
-    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    fig, ax = new_figure((7, 4.5))
     train_x = info.epochs if info.train_x is None else info.train_x
     ax.plot(train_x, _finite(info.train), "o-", ms=3, label=f"train {info.metric}")
     if info.val is not None:
@@ -180,12 +178,11 @@ def twin_axes_info(
 def plot_chart(info: ChartInfo) -> Figure:
     """Draw an ``all_metrics_info`` or a ``twin_axes_info``: colour = metric, line = split."""
     if info.below_label is None:
-        fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+        fig, ax = new_figure((8, 5))
         axes = {"left": ax}
     else:
-        fig, (ax, below) = plt.subplots(
-            2, 1, figsize=(8, 6), sharex=True, height_ratios=[4, 1], layout="constrained"
-        )
+        fig = Figure(figsize=(8, 6), layout="constrained")
+        ax, below = fig.subplots(2, 1, sharex=True, height_ratios=[4, 1])
         axes = {"left": ax, "below": below}
         below.set_ylabel(info.below_label)
         below.set_yscale("log")  # labelled 0.001, 0.0005 rather than 10^-3, 5 x 10^-4
@@ -234,7 +231,7 @@ def confusion_info(
 def plot_confusion(info: ConfusionInfo, title: str = "test split") -> Figure:
     n = len(info.class_names)
     size = max(4.5, 0.55 * n + 2)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9), layout="constrained")
+    fig, ax = new_figure((size, size * 0.9))
     ConfusionMatrixDisplay(np.array(info.matrix), display_labels=info.class_names).plot(
         ax=ax, cmap="Blues", colorbar=False, values_format="d"
     )
@@ -250,6 +247,12 @@ _COLORS = {
     "mse": "tab:purple",
     "learning_rate": "tab:gray",
 }
+
+
+def new_figure(size: tuple[float, float]) -> tuple[Figure, Axes]:
+    """A figure of ``size`` inches with one axis, outside pyplot (see the module docstring)."""
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots()
 
 
 def _finite(values: Sequence[float]) -> list[float]:

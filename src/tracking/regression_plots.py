@@ -10,13 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: figures go to MLflow, never to a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from tracking.plots import new_figure
 
 
 class PredictionInfo(NamedTuple):
@@ -49,7 +46,7 @@ def prediction_info(
 
 
 def plot_predicted_vs_actual(info: PredictionInfo, title: str = "test split") -> Figure:
-    fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
+    fig, ax = new_figure((5.5, 5))
     ax.scatter(info.actual, info.predicted, s=14, alpha=0.5, color="tab:blue", label="test rows")
     low = min(min(info.actual), min(info.predicted))
     high = max(max(info.actual), max(info.predicted))
@@ -68,7 +65,7 @@ def plot_predicted_vs_actual(info: PredictionInfo, title: str = "test split") ->
 
 def plot_residuals(info: PredictionInfo, title: str = "test split") -> Figure:
     residual = np.asarray(info.predicted) - np.asarray(info.actual)
-    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    fig, ax = new_figure((6, 4))
     ax.hist(residual, bins=min(40, max(10, len(residual) // 10)), color="tab:blue", alpha=0.8)
     ax.axvline(0, color="black", linewidth=1, label="0: exact")
     ax.axvline(

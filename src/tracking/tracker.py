@@ -225,11 +225,12 @@ class Tracker:
         self.client.log_text(run_id, frame.to_csv(index=False), path)
 
     def log_figure(self, run_id: str, figure: Figure, path: str, **save_kwargs: Any) -> None:
-        """A matplotlib figure as PNG; the figure is closed afterwards."""
+        """A matplotlib figure as PNG; a pyplot figure is closed afterwards."""
         try:
             self.client.log_figure(run_id, figure, path, save_kwargs=save_kwargs or None)
         finally:
-            plt.close(figure)
+            if figure.canvas.manager is not None:  # made by pyplot: release it
+                plt.close(figure)
 
     def log_dataset_inputs(self, run_id: str, dataset: Dataset) -> None:
         """The three splits as dataset inputs (context training / validation / testing)."""

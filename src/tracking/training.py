@@ -15,6 +15,7 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,6 +29,7 @@ from tracking.backup import delete as delete_backup
 from tracking.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger, StopsTraining
 from tracking.config import TrainConfig
 from tracking.data import Dataset, load_dataset
+from tracking.diagnosis import Diagnosis
 from tracking.model import build_model, predictor, summary_text
 from tracking.scoring import score_predictions
 from tracking.tags import StopReason
@@ -232,23 +234,31 @@ def _finish(
         for key in BEST_KEYS:
             if key in history and (key.startswith("val_") or "val_loss" not in history):
                 summary[f"best_{key}"] = history[key][best.best_epoch]
-    _log_curves(tracker, run_id, config, best, history, stop_reason)
-    diagnosis = None
-    if stop_reason != "pruned":  # a pruned trial's curve is cut short: nothing to read in it
-        diagnosis = artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
-    test: dict[str, float] = {}
-    model_uri = None
-    if stop_reason != "pruned" and best.restore(model):
-        test = _score_test(tracker, run_id, model, dataset)
-        summary.update(test)
-        tracker.log_dict(run_id, dataset.scaling(), "preprocessing.json")
-        model_uri = tracker.log_model(
-            run_id,
-            predictor(model, dataset.feature_names),
-            dataset.model_input(dataset.x_test[:5]),
-            class_names=dataset.class_names,
-            label=dataset.label_name,
-        )
+
+    def read_curves() -> Diagnosis | None:
+        _log_curves(tracker, run_id, config, best, history, stop_reason)
+        if stop_reason == "pruned":  # a pruned trial's curve is cut short: nothing to read
+            return None
+        return artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
+
+    # The curves are drawn (matplotlib, no pyplot) while TensorFlow scores the test split and
+    # saves the model: ``benchmarks/overhead.py`` measures what that saves.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="curves") as pool:
+        curves = pool.submit(read_curves)
+        test: dict[str, float] = {}
+        model_uri = None
+        if stop_reason != "pruned" and best.restore(model):
+            test = _score_test(tracker, run_id, model, dataset)
+            summary.update(test)
+            tracker.log_dict(run_id, dataset.scaling(), "preprocessing.json")
+            model_uri = tracker.log_model(
+                run_id,
+                predictor(model, dataset.feature_names),
+                dataset.model_input(dataset.x_test[:5]),
+                class_names=dataset.class_names,
+                label=dataset.label_name,
+            )
+        diagnosis = curves.result()  # its exception, if any, is raised here
     tracker.log_metrics(run_id, {k: v for k, v in summary.items() if math.isfinite(v)})
     if register and model_uri and config.model_name:  # last: the card reads the run
         tags = {k: repr(v) for k, v in test.items()}
@@ -280,8 +290,9 @@ def _score_test(tracker: Tracker, run_id: str, model: Any, dataset: Dataset) -> 
     task's metrics (``tracking.scoring``, as ``evaluate`` and promotion compute them) and
     their plots: a confusion matrix, or predicted against actual and the residuals."""
     x, y = dataset.x_test, dataset.y_test
-    loss = float(model.evaluate(x, y, batch_size=1024, verbose=0, return_dict=True)["loss"])
     predictions = model.predict(x, batch_size=1024, verbose=0)
+    # The loss of those same predictions, as evaluate() would report it (one pass, not two).
+    loss = float(keras.ops.convert_to_numpy(model.compute_loss(y=y, y_pred=predictions)))
     if dataset.regression:
         artifacts.log_regression(tracker, run_id, y, predictions.ravel(), dataset.label_name)
     else:
