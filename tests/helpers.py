@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +39,11 @@ def train_run(config: Any, *, run_name: str | None = None, **kwargs: Any) -> Any
     run_id = tracker.create_run(run_name or default_run_name(config))
     with tracker.ending(run_id):
         return train(config, tracker=tracker, run_id=run_id, **kwargs)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str = "the condition") -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.3)

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.browser import project_env, serve
+from tests.helpers import wait_until
 
 BIN = Path(sys.executable).parent
 KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
@@ -43,13 +43,6 @@ def _steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run_id, key))
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
-
-
 def _reported(storage: str, number: int = 0) -> int:
     """Epochs trial ``number`` has reported to Optuna so far."""
     try:
@@ -69,7 +62,7 @@ def _kill_worker_mid_trial(
     """Start a sweep worker, SIGKILL it once trial 0 has reported some epochs."""
     worker = _start([sys.executable, "-m", "pipelines.sweep", *SWEEP, "--storage", storage],
                     tmp_path, env)  # fmt: skip
-    _wait_until(lambda: _reported(storage) >= 5, 300, "trial 0 to report 5 epochs")
+    wait_until(lambda: _reported(storage) >= 5, 300, "trial 0 to report 5 epochs")
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     study = optuna.load_study(study_name="faults", storage=storage)
@@ -180,7 +173,7 @@ def test_a_killed_training_resumes_in_the_same_run(
         runs = client.search_runs(["0"])
         return len(_steps(client, runs[0].info.run_id, "val_loss")) if runs else 0
 
-    _wait_until(lambda: epochs_logged() >= 6, 300, "6 epochs")
+    wait_until(lambda: epochs_logged() >= 6, 300, "6 epochs")
     training.send_signal(signum)
     training.wait(60)
     (run,) = client.search_runs(["0"])

@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.browser import free_port, project_env, serve
-from tests.helpers import mlflow_run
+from tests.helpers import mlflow_run, wait_until
 
 BIN = Path(sys.executable).parent
 TINY = [
@@ -161,7 +161,7 @@ def test_a_tracking_server_restarted_mid_run_loses_no_epoch(tmp_path: Path) -> N
             _mlflow_server(backend, tmp_path, port), cwd=tmp_path, env=server_env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        _wait_until(lambda: _healthy(port), 120)
+        wait_until(lambda: _healthy(port), 120)
         return process
 
     server = start()
@@ -174,7 +174,7 @@ def test_a_tracking_server_restarted_mid_run_loses_no_epoch(tmp_path: Path) -> N
     )  # fmt: skip
     client = MlflowClient(uri)
     try:
-        _wait_until(lambda: _logged_steps(client) >= 3, 180)
+        wait_until(lambda: _logged_steps(client) >= 3, 180)
         os.killpg(server.pid, signal.SIGKILL)  # the server dies mid-run...
         server.wait()
         time.sleep(8)
@@ -239,7 +239,7 @@ def test_ctrl_c_stops_every_worker_cleanly(tmp_path: Path, tracking_store: str) 
             return 0
         return len(study.get_trials(states=(optuna.trial.TrialState.RUNNING,)))
 
-    _wait_until(lambda: running() == 2, 240)  # both workers are training
+    wait_until(lambda: running() == 2, 240)  # both workers are training
     time.sleep(3)
     sweep.send_signal(signal.SIGINT)
     _, stderr = sweep.communicate(timeout=120)
@@ -276,10 +276,3 @@ def _logged_steps(client: MlflowClient) -> int:
     if not runs:
         return 0
     return len(client.get_metric_history(runs[0].info.run_id, "val_loss"))
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.5)
