@@ -5,14 +5,14 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 ARGS ?=
 
-.PHONY: setup run sweep ui dashboard test test-fast test-slow lint clean
+.PHONY: setup run sweep ui dashboard test test-fast test-slow lint bench clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	touch $@
 
 run: setup          ## train once with the defaults (full MNIST); extra: ARGS="-P epochs=5"
@@ -41,6 +41,13 @@ lint: setup
 	$(BIN)/ruff check src pipelines tests benchmarks
 	$(BIN)/ruff format --check src pipelines tests benchmarks
 	$(BIN)/mypy
+
+bench: setup        ## the benchmarks on full MNIST (about an hour on 2 cores), then the README table
+	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/pruning.py
+	$(BIN)/python benchmarks/hyperband.py
+	$(BIN)/python benchmarks/champion.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns optuna.db

@@ -1,0 +1,160 @@
+"""Against KerasTuner Hyperband: the same search space, split and budget of total epochs.
+
+KerasTuner's ``Hyperband`` (``keras-tuner``, the ``bench`` extra) tunes the same MLP
+(``tracking.model.build_model``: the project's layers, scaling in the first layer) over the same
+space as the sweep's defaults: learning_rate log [1e-4, 1e-1], dropout [0, 0.5], l2 log
+[1e-6, 1e-2], batch_size in 32..512; on the same split (``tracking.data.load_dataset``), with
+``max_epochs`` = the epochs of one sweep trial. It stops starting trials once the epochs it has
+trained (every epoch of every trial, counted by a callback) reach the budget: by default the
+epochs the pruned sweep of ``benchmarks/pruning.py`` trained (``results/pruning.json``).
+Reports its best validation accuracy and its best model's test accuracy, beside the pruned
+sweep's. Target: ours at least as good.
+
+    .venv/bin/python benchmarks/hyperband.py [--budget-epochs N] [--epochs 10] [--dataset digits]
+
+Writes ``benchmarks/results/hyperband.json``. Not run by CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+from common import RESULTS, add_data_flags, write_result
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from tracking.config import TrainConfig  # noqa: E402
+from tracking.data import load_dataset  # noqa: E402
+from tracking.model import build_model  # noqa: E402
+from tracking.sweep.config import SweepConfig  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_flags(parser, epochs=10)
+    parser.add_argument("--budget-epochs", type=int, default=0, help="0 = pruning.json's")
+    parser.add_argument("--pruning-result", default=str(RESULTS / "pruning.json"))
+    parser.add_argument("--factor", type=int, default=3)
+    args = parser.parse_args()
+    try:
+        import keras_tuner as kt
+    except ImportError:
+        print("keras-tuner is not installed: pip install -e '.[bench]'", file=sys.stderr)
+        return 2
+
+    ours: dict[str, Any] = {}
+    if os.path.exists(args.pruning_result):
+        pruned = json.loads(open(args.pruning_result).read())["pruned"]
+        ours = {
+            "source": os.path.basename(args.pruning_result),
+            "epochs_trained": pruned["epochs_trained"],
+            "best_val_accuracy": pruned["best_val_accuracy"],
+            "champion_test_accuracy": pruned["champion"].get("test_accuracy"),
+        }
+    budget = args.budget_epochs or ours.get("epochs_trained", 0)
+    if not budget:
+        parser.error(f"--budget-epochs is needed when {args.pruning_result} does not exist")
+
+    base = TrainConfig(
+        dataset=args.dataset, max_train_samples=args.max_train_samples, seed=args.seed
+    )
+    space = SweepConfig()
+    data = load_dataset(base)
+
+    class MLP(kt.HyperModel):  # type: ignore[misc]
+        def build(self, hp: Any) -> keras.Model:
+            config = dataclasses.replace(
+                base,
+                learning_rate=hp.Float(
+                    "learning_rate",
+                    space.learning_rate_min,
+                    space.learning_rate_max,
+                    sampling="log",
+                ),
+                dropout=hp.Float("dropout", space.dropout_min, space.dropout_max),
+                l2=hp.Float("l2", space.l2_min, space.l2_max, sampling="log"),
+            )
+            return build_model(config, data.n_features, data.n_classes, data.offset, data.divisor)
+
+        def fit(self, hp: Any, model: keras.Model, *fit_args: Any, **kwargs: Any) -> Any:
+            batch_size = hp.Choice("batch_size", list(space.batch_size_choices))
+            return model.fit(*fit_args, batch_size=batch_size, **kwargs)
+
+    class Budget(keras.callbacks.Callback):
+        """Counts every trained epoch; once the budget is spent, no new trial is started."""
+
+        epochs = 0
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            Budget.epochs += 1
+            if Budget.epochs >= budget:
+                tuner.oracle.max_trials = len(tuner.oracle.trials)  # the oracle stops here
+
+    with tempfile.TemporaryDirectory(prefix="bench-hyperband-") as tmp:
+        tuner = kt.Hyperband(
+            MLP(),
+            objective="val_accuracy",
+            max_epochs=args.epochs,
+            factor=args.factor,
+            hyperband_iterations=100,  # more than the budget allows: the budget ends the search
+            seed=args.seed,
+            directory=tmp,
+            project_name="hyperband",
+            overwrite=True,
+        )
+        started = time.perf_counter()
+        tuner.search(
+            data.x_train,
+            data.y_train,
+            validation_data=(data.x_val, data.y_val),
+            callbacks=[Budget()],
+            verbose=0,
+        )
+        seconds = time.perf_counter() - started
+        best_trial = tuner.oracle.get_best_trials(1)[0]
+        best_model = tuner.get_best_models(1)[0]
+        test = best_model.evaluate(data.x_test, data.y_test, batch_size=1024, verbose=0)
+        n_trials = len(tuner.oracle.trials)
+
+    hyperband = {
+        "epochs_trained": Budget.epochs,
+        "n_trials": n_trials,
+        "seconds": seconds,
+        "best_val_accuracy": float(best_trial.score),
+        "best_hyperparameters": best_trial.hyperparameters.values,
+        "best_model_test_accuracy": float(test[1]),
+    }
+    print(
+        f"hyperband: {n_trials} trials, {Budget.epochs} epochs in {seconds:.0f} s; best val "
+        f"accuracy {hyperband['best_val_accuracy']:.4f}, test accuracy "
+        f"{hyperband['best_model_test_accuracy']:.4f}; ours: {ours or 'no pruning result'}",
+        flush=True,
+    )
+    met = None
+    if ours.get("best_val_accuracy") is not None and ours.get("champion_test_accuracy"):
+        met = (
+            ours["best_val_accuracy"] >= hyperband["best_val_accuracy"]
+            and ours["champion_test_accuracy"] >= hyperband["best_model_test_accuracy"]
+        )
+    result = {
+        "budget_epochs": budget,
+        "hyperband": hyperband,
+        "ours": ours,
+        "keras_tuner": kt.__version__,
+        "targets": {"ours_at_least_as_good": met},
+    }
+    write_result("hyperband", args, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

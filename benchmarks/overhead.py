@@ -1,0 +1,329 @@
+"""Tracking overhead: bare Keras, ``train()`` logging everything, and ``mlflow.tensorflow.autolog``.
+
+Three variants on the same data, seed, model (``tracking.model.build_model``) and epochs, no
+early stopping (patience = epochs), run alternately (a, b, c, a, b, c, ...) in one process after
+an unmeasured warm-up of each, every tracked repetition into a fresh SQLite store:
+
+- (a) bare: ``model.fit`` + ``model.evaluate`` on the test split;
+- (b) tracked: ``tracking.training.train()`` in a run of ``Tracker`` (per-epoch metrics, curves,
+  diagnosis, test score and confusion matrix, logged model, dataset inputs, registry version);
+- (c) autolog: ``mlflow.tensorflow.autolog()`` around the same bare fit + evaluate.
+
+Reports the median end-to-end seconds of each, (b)/(a) and (c)/(a), and where (b)'s time after
+``fit`` goes: timers around the steps of ``tracking/training.py`` ``_finish`` on every tracked
+repetition, and a cProfile of ``_finish`` on one extra, unmeasured repetition.
+
+    .venv/bin/python benchmarks/overhead.py [--repeats 5] [--epochs 10] [--dataset digits]
+
+Writes ``benchmarks/results/overhead.json``. Not run by CI (minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from common import add_data_flags, write_result
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import mlflow  # noqa: E402
+import mlflow.tensorflow  # noqa: E402
+
+from tracking import artifacts, registry, training  # noqa: E402
+from tracking.config import TrainConfig  # noqa: E402
+from tracking.data import Dataset, load_dataset  # noqa: E402
+from tracking.model import build_model  # noqa: E402
+from tracking.tracker import Tracker  # noqa: E402
+
+VARIANTS = ("bare", "tracked", "autolog")
+# The steps of (b) timed on every repetition: (label, owner, attribute). Nested steps
+# (log_confusion inside score_test, log_model inside finish) are reported as they are.
+STEPS = (
+    ("create_run", Tracker, "create_run"),
+    ("log_params", Tracker, "log_params"),
+    ("dataset_inputs", Tracker, "log_dataset_inputs"),
+    ("model_summary_txt", Tracker, "log_text"),
+    ("end_run", Tracker, "end_run"),
+    ("finish_total", training, "_finish"),
+    ("curves_and_history_csv", training, "_log_curves"),
+    ("diagnosis", artifacts, "log_diagnosis"),
+    ("score_test_total", training, "_score_test"),
+    ("confusion_plot_and_json", artifacts, "log_confusion"),
+    ("log_model", Tracker, "log_model"),
+    ("register_and_model_card", registry, "register"),
+)
+# Functions whose cumulative time the cProfile of _finish reports (substring of "file:function").
+PROFILED = (
+    "training.py:_log_curves",
+    "artifacts.py:log_diagnosis",
+    "training.py:_score_test",
+    "trainer.py:evaluate",
+    "trainer.py:predict",
+    "artifacts.py:log_confusion",
+    "tracker.py:log_figure",
+    "tracker.py:log_model",
+    "tensorflow/__init__.py:save_model",
+    "model.py:_save_example",
+    "utils.py:_validate_and_get_model_code_path",
+    "validation.py:_validate_prediction_input",
+    "model.py:load_input_example",
+    "tensorflow/__init__.py:_load_pyfunc",
+    "pyfunc/__init__.py:predict",
+    "artifact_repo.py:log_artifacts",
+    "registry.py:register",
+    "registry.py:describe",
+    "fluent.py:register_model",
+    "tracker.py:model_facts",
+)
+
+
+class Timers:
+    """Seconds spent in chosen functions, one list per label (a value per call)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, list[float]] = defaultdict(list)
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        originals = [(owner, name, getattr(owner, name)) for _, owner, name in STEPS]
+        for label, owner, name in STEPS:
+            setattr(owner, name, self._timed(label, getattr(owner, name)))
+        try:
+            yield
+        finally:
+            for owner, name, original in originals:
+                setattr(owner, name, original)
+
+    def _timed(self, label: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[label].append(time.perf_counter() - started)
+
+        return timed
+
+
+def bare(config: TrainConfig, dataset: Dataset) -> dict[str, float]:
+    """(a), and the fit of (c): the model ``train()`` builds, fitted and scored, nothing logged."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(
+        config, dataset.n_features, dataset.n_classes, dataset.offset, dataset.divisor
+    )
+    started = time.perf_counter()
+    model.fit(
+        dataset.x_train,
+        dataset.y_train,
+        validation_data=(dataset.x_val, dataset.y_val),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        verbose=0,
+    )
+    fit_seconds = time.perf_counter() - started
+    scores = model.evaluate(dataset.x_test, dataset.y_test, batch_size=1024, verbose=0)
+    return {"fit_seconds": fit_seconds, "test_accuracy": float(scores[1])}
+
+
+def tracked(config: TrainConfig, dataset: Dataset) -> dict[str, float]:
+    """(b): ``train()`` into a fresh SQLite store, its run created and ended as the CLI does."""
+    tracker = Tracker()
+    run_id = tracker.create_run(training.default_run_name(config))
+    with tracker.ending(run_id):
+        result = training.train(config, tracker=tracker, run_id=run_id, dataset=dataset, verbose=0)
+    fit_seconds = tracker.get_run(run_id).data.metrics["fit_seconds"]
+    return {"fit_seconds": fit_seconds, "test_accuracy": float(result.test_accuracy or 0.0)}
+
+
+def autolog(config: TrainConfig, dataset: Dataset) -> dict[str, float]:
+    """(c): MLflow's autologging (metrics, params, model at the end of fit) around (a)."""
+    mlflow.tensorflow.autolog(silent=True)
+    try:
+        with mlflow.start_run():
+            return bare(config, dataset)
+    finally:
+        mlflow.tensorflow.autolog(disable=True)
+
+
+def run_variant(name: str, config: TrainConfig, dataset: Dataset) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-overhead-{name}-") as tmp:
+        cwd = os.getcwd()
+        os.chdir(tmp)  # artifacts (./mlruns) land in the fresh directory too
+        try:
+            if name != "bare":  # a fresh store, created before the clock starts (a user has one)
+                uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+                os.environ["MLFLOW_TRACKING_URI"] = uri  # before the Tracker: its client reads it
+                mlflow.set_tracking_uri(uri)  # registry and autolog resolve it through mlflow
+                mlflow.MlflowClient(uri).search_experiments()
+            started = time.perf_counter()
+            if name == "bare":
+                out = bare(config, dataset)
+            elif name == "tracked":
+                out = tracked(config, dataset)
+            else:
+                out = autolog(config, dataset)
+            return {"seconds": time.perf_counter() - started, **out}
+        finally:
+            os.chdir(cwd)
+
+
+def profile_finish(config: TrainConfig, dataset: Dataset, top: int) -> dict[str, Any]:
+    """One extra tracked run with cProfile enabled inside ``_finish`` only."""
+    profiler = cProfile.Profile()
+    original = training._finish
+
+    def profiled(*args: Any, **kwargs: Any) -> Any:
+        profiler.enable()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            profiler.disable()
+
+    training._finish = profiled  # type: ignore[assignment]
+    try:
+        run_variant("tracked", config, dataset)
+    finally:
+        training._finish = original  # type: ignore[assignment]
+    stats = pstats.Stats(profiler)
+    rows = {
+        f"{Path(file).parent.name}/{Path(file).name}:{line}:{function}": (calls, cumulative)
+        for (file, line, function), (_, calls, _, cumulative, _) in stats.stats.items()  # type: ignore[attr-defined]
+    }
+    chosen: dict[str, dict[str, float]] = {}
+    for wanted in PROFILED:
+        file_part, function_part = wanted.rsplit(":", 1)
+        for key, (calls, cumulative) in rows.items():
+            path, _, function = key.rsplit(":", 2)
+            if path.endswith(file_part) and function == function_part:
+                chosen[key] = {"calls": calls, "cumulative_seconds": round(cumulative, 3)}
+    heaviest = sorted(rows.items(), key=lambda item: -item[1][1])[:top]
+    return {
+        "total_seconds": round(max(c for _, c in rows.values()), 3),
+        "chosen": chosen,
+        "top_cumulative": {k: round(c, 3) for k, (_, c) in heaviest},
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_flags(parser, epochs=10)
+    parser.add_argument("--repeats", type=int, default=5, help="measured rounds of a, b, c")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--profile-top", type=int, default=25)
+    parser.add_argument("--no-warmup", action="store_true", help="skip the warm-up (smoke test)")
+    args = parser.parse_args()
+    config = TrainConfig(
+        dataset=args.dataset,
+        max_train_samples=args.max_train_samples,
+        epochs=args.epochs,
+        patience=args.epochs,  # no early stopping: every variant trains every epoch
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+    dataset = load_dataset(config)
+    for name in (
+        () if args.no_warmup else VARIANTS
+    ):  # warm-up: imports, graph tracing, the SQLite schema; not measured
+        run_variant(name, TrainConfig(**{**config.__dict__, "epochs": 1, "patience": 1}), dataset)
+
+    timers = Timers()
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+    for round_ in range(args.repeats):
+        for name in VARIANTS:
+            if name == "tracked":
+                with timers.installed():
+                    out = run_variant(name, config, dataset)
+            else:
+                out = run_variant(name, config, dataset)
+            runs[name].append(out)
+            print(
+                f"round {round_ + 1}/{args.repeats} {name}: {out['seconds']:.1f} s "
+                f"(fit {out['fit_seconds']:.1f} s, test accuracy {out['test_accuracy']:.4f})",
+                flush=True,
+            )
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[name])
+
+    medians = {name: median(name, "seconds") for name in VARIANTS}
+    per_round = [
+        {f"{n}_over_bare": runs[n][i]["seconds"] / runs["bare"][i]["seconds"] for n in VARIANTS[1:]}
+        for i in range(args.repeats)
+    ]
+    after_fit = {
+        name: statistics.median(r["seconds"] - r["fit_seconds"] for r in runs[name])
+        for name in VARIANTS
+    }
+    steps = {label: statistics.median(values) for label, values in timers.seconds.items()}
+    evaluate_predict = [
+        total - confusion
+        for total, confusion in zip(
+            timers.seconds["score_test_total"],
+            timers.seconds["confusion_plot_and_json"],
+            strict=True,
+        )
+    ]
+    steps["evaluate_and_predict"] = statistics.median(evaluate_predict)
+    print("profiling one more tracked run (cProfile inside _finish) ...", flush=True)
+    profile = profile_finish(config, dataset, args.profile_top)
+
+    ratio_b = medians["tracked"] / medians["bare"]
+    ratio_c = medians["autolog"] / medians["bare"]
+    # The epochs cost the same in every variant; under load their time swamps the rest. The
+    # time outside fit does not depend on the load as much: added to the fastest bare fit seen,
+    # it gives the ratio a quieter machine would show (lower bound of the fit: slower fits
+    # only make the ratio smaller).
+    fastest_fit = min(r["fit_seconds"] for r in runs["bare"])
+    extra = after_fit["tracked"] - after_fit["bare"]
+    ratio_b_fastest = (fastest_fit + after_fit["tracked"]) / (fastest_fit + after_fit["bare"])
+    result = {
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "median_seconds": medians,
+        "median_fit_seconds": {name: median(name, "fit_seconds") for name in VARIANTS},
+        "median_seconds_after_fit": after_fit,
+        "tracked_over_bare": ratio_b,
+        "autolog_over_bare": ratio_c,
+        "per_round_ratios": per_round,
+        "tracked_extra_seconds_outside_fit": extra,
+        "fastest_bare_fit_seconds": fastest_fit,
+        "tracked_over_bare_at_fastest_fit": ratio_b_fastest,
+        "test_accuracy": {name: median(name, "test_accuracy") for name in VARIANTS},
+        "tracked_steps_median_seconds": steps,
+        "finish_profile": profile,
+        "targets": {
+            "tracked_over_bare_at_most": 1.15,
+            "tracked_over_bare_met": ratio_b <= 1.15 and ratio_b_fastest <= 1.15,
+            "tracked_faster_than_autolog_met": medians["tracked"] < medians["autolog"],
+        },
+        "runs": runs,
+    }
+    print(
+        f"median s: bare {medians['bare']:.1f}, tracked {medians['tracked']:.1f}, autolog "
+        f"{medians['autolog']:.1f}; tracked/bare {ratio_b:.2f}x, autolog/bare {ratio_c:.2f}x",
+        flush=True,
+    )
+    print("tracked, after fit (median s): " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
+    write_result("overhead", args, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

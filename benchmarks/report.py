@@ -1,0 +1,157 @@
+"""The README's benchmark table, regenerated from ``benchmarks/results/*.json``.
+
+    .venv/bin/python benchmarks/report.py [--results DIR] [--readme README.md] [--print]
+
+Replaces what is between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in the README with
+one row per result file found (a benchmark without a result is left out); ``--print`` writes the
+table to stdout instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common import REPO, RESULTS
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+HEADER = "| benchmark | measured | target | met |\n|---|---|---|---|"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f} %"
+
+
+def _met(value: bool | None) -> str:
+    return "n/a" if value is None else ("yes" if value else "**no**")
+
+
+def _settings(result: dict[str, Any]) -> str:
+    s = result.get("settings", {})
+    parts = [s.get("dataset", "")]
+    if s.get("max_train_samples"):
+        parts.append(f"{s['max_train_samples']} rows")
+    return ", ".join(p for p in parts if p)
+
+
+def overhead(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    after = r["median_seconds_after_fit"]
+    measured = (
+        f"{r['repeats']} alternating rounds of {r['epochs']} epochs, medians: `train()` "
+        f"{r['tracked_over_bare']:.2f}x bare Keras, autolog {r['autolog_over_bare']:.2f}x; time "
+        f"outside `fit`: bare {after['bare']:.1f} s, `train()` {after['tracked']:.1f} s"
+    )
+    if "tracked_over_bare_at_fastest_fit" in r:
+        measured += (
+            f", i.e. `train()` {r['tracked_over_bare_at_fastest_fit']:.2f}x bare at the fastest "
+            f"bare fit seen ({r['fastest_bare_fit_seconds']:.0f} s)"
+        )
+    met = r["targets"]["tracked_over_bare_met"] and r["targets"]["tracked_faster_than_autolog_met"]
+    return "Tracking overhead", measured, "`train()` <= 1.15x bare, faster than autolog", _met(met)
+
+
+def pruning(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    p, u = r["pruned"], r["unpruned"]
+    drop = r["best_val_accuracy_drop_points"]
+    measured = (
+        f"{p['n_trials']} trials each: {p['epochs_trained']} vs {u['epochs_trained']} epochs "
+        f"({100 * r['epochs_ratio']:.0f} %), wall time {100 * r['seconds_ratio']:.0f} %; best val "
+        f"accuracy {_pct(p['best_val_accuracy'])} vs {_pct(u['best_val_accuracy'])} "
+        f"({'n/a' if drop is None else f'{drop:+.2f}'} points lower); champion test accuracy "
+        f"{_pct(p['champion'].get('test_accuracy'))} vs {_pct(u['champion'].get('test_accuracy'))}"
+    )
+    t = r["targets"]
+    return (
+        "Pruning (median) vs `pruner=none`",
+        measured,
+        "<= 40 % of the epochs, <= 0.2 points lower",
+        _met(t["epochs_met"] and t["val_accuracy_met"]),
+    )
+
+
+def hyperband(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    h, ours = r["hyperband"], r["ours"]
+    measured = (
+        f"{r['budget_epochs']} epochs each: KerasTuner {r['keras_tuner']} {h['n_trials']} trials, "
+        f"best val accuracy {_pct(h['best_val_accuracy'])}, "
+        f"test {_pct(h['best_model_test_accuracy'])}"
+        f"; ours (pruned sweep) {_pct(ours.get('best_val_accuracy'))}, champion test "
+        f"{_pct(ours.get('champion_test_accuracy'))}"
+    )
+    return (
+        "Against KerasTuner Hyperband",
+        measured,
+        "ours at least as good",
+        _met(r["targets"]["ours_at_least_as_good"]),
+    )
+
+
+def champion(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    measured = (
+        f"default sweep, timeout {r['settings'].get('timeout_minutes')} min: {r['n_trials']} "
+        f"trials ({', '.join(f'{n} {s.lower()}' for s, n in r['states'].items())}) in "
+        f"{r['minutes']:.0f} min; champion test accuracy {_pct(r['champion_test_accuracy'])}"
+    )
+    return "Champion quality", measured, ">= 98.50 % in <= 30 min", _met(r["targets"]["met"])
+
+
+def workers(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    measured = f"workers=2 / workers=1: {r['speedup_2_over_1']:.2f}x trials per hour"
+    if "memory_one_process" in r:
+        measured += (
+            f"; memory {r['memory_one_process']['mb_per_trial']:+.1f} MB/trial in one process, "
+            f"{r['memory_recycled']['mb_per_trial']:+.1f} MB/trial recycled"
+        )
+    return "Scale-out (`benchmarks/workers.py`)", measured, "flat memory when recycled", "n/a"
+
+
+ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str, str]]] = {
+    "overhead": overhead,
+    "pruning": pruning,
+    "hyperband": hyperband,
+    "champion": champion,
+    "workers": workers,
+}
+
+
+def render(results: Path) -> str:
+    """The Markdown table, one row per known result file in ``results`` (sorted by benchmark)."""
+    rows = [HEADER]
+    for name, row in ROWS.items():
+        for path in sorted(results.glob(f"{name}*.json")):
+            result = json.loads(path.read_text())
+            title, measured, target, met = row(result)
+            where = _settings(result) or path.stem.removeprefix(f"{name}-")
+            rows.append(f"| {title} ({where}; `{path.name}`) | {measured} | {target} | {met} |")
+    return "\n".join(rows) + "\n"
+
+
+def replace_between_markers(text: str, table: str) -> str:
+    if START not in text or END not in text:
+        raise ValueError(f"the README has no {START} ... {END} markers")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{table}{END}{tail}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--readme", type=Path, default=REPO / "README.md")
+    parser.add_argument("--print", action="store_true", help="print the table, change nothing")
+    args = parser.parse_args()
+    table = render(args.results)
+    if args.print:
+        print(table, end="")
+        return 0
+    args.readme.write_text(replace_between_markers(args.readme.read_text(), table))
+    print(f"updated {args.readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

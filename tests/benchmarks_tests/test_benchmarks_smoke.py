@@ -1,0 +1,126 @@
+"""Every benchmark in ``benchmarks/`` runs on tiny settings (digits, 1 epoch, 2 trials) into a
+temporary directory, writes its JSON with the keys ``report.py`` reads, and the report renders a
+table row from each. Real Keras, real SQLite stores; the figures are not checked, only their
+sanity. The benchmarks themselves (full MNIST, minutes to half an hour) are ``make bench``."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "benchmarks"
+TINY = ["--dataset", "digits", "--max-train-samples", "400", "--epochs", "1"]
+
+
+def bench(script: str, out: Path, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *TINY, "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(out.read_text())
+    assert result["note"] and result["cpus"] and result["settings"]["dataset"] == "digits"
+    return result
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All four benchmarks, once, into one directory (hyperband reads pruning's budget)."""
+    out = tmp_path_factory.mktemp("bench-results")
+    bench("overhead.py", out / "overhead.json", "--repeats", "1", "--no-warmup")
+    bench("pruning.py", out / "pruning.json", "--trials", "2")
+    try:
+        import keras_tuner  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        bench("hyperband.py", out / "hyperband.json", "--pruning-result", str(out / "pruning.json"))
+    bench("champion.py", out / "champion.json", "--trials", "2", "--timeout-minutes", "5")
+    return out
+
+
+def load(results: Path, name: str) -> dict[str, Any]:
+    return json.loads((results / f"{name}.json").read_text())
+
+
+def test_overhead_times_three_variants_and_profiles_the_finish(results: Path) -> None:
+    r = load(results, "overhead")
+    assert set(r["median_seconds"]) == {"bare", "tracked", "autolog"}
+    for name, seconds in r["median_seconds"].items():
+        assert 0 < r["median_fit_seconds"][name] < seconds, name
+    assert r["tracked_over_bare"] == pytest.approx(
+        r["median_seconds"]["tracked"] / r["median_seconds"]["bare"]
+    )
+    assert len(r["runs"]["tracked"]) == r["repeats"] == 1
+    steps = r["tracked_steps_median_seconds"]
+    for step in ("curves_and_history_csv", "evaluate_and_predict", "log_model", "finish_total"):
+        assert 0 < steps[step] <= steps["finish_total"], step
+    assert steps["register_and_model_card"] > 0  # train() registered a version
+    assert any("log_model" in k for k in r["finish_profile"]["chosen"])
+    assert 0.1 < r["test_accuracy"]["tracked"] <= 1  # above chance after one epoch
+
+
+def test_pruning_counts_the_epochs_of_both_studies(results: Path) -> None:
+    r = load(results, "pruning")
+    for variant in ("pruned", "unpruned"):
+        study = r[variant]
+        assert study["n_trials"] == 2
+        assert study["epochs_trained"] == sum(t["epochs_trained"] for t in study["trials"]) > 0
+        assert all(t["epochs_trained"] == t["intermediate_values"] for t in study["trials"])
+        assert 0 < study["champion"]["test_accuracy"] <= 1
+    assert r["epochs_ratio"] == r["pruned"]["epochs_trained"] / r["unpruned"]["epochs_trained"]
+    assert set(r["targets"]) >= {"epochs_met", "val_accuracy_met"}
+
+
+def test_hyperband_spends_the_pruned_sweeps_budget(results: Path) -> None:
+    pytest.importorskip("keras_tuner", reason="keras-tuner (the bench extra) is not installed")
+    r = load(results, "hyperband")
+    assert r["budget_epochs"] == load(results, "pruning")["pruned"]["epochs_trained"]
+    h = r["hyperband"]
+    assert r["budget_epochs"] <= h["epochs_trained"] < r["budget_epochs"] + 2  # ends at once
+    assert 0 < h["best_val_accuracy"] <= 1 and 0 < h["best_model_test_accuracy"] <= 1
+    assert set(h["best_hyperparameters"]) >= {"learning_rate", "dropout", "l2", "batch_size"}
+
+
+def test_champion_reports_trials_minutes_and_test_accuracy(results: Path) -> None:
+    r = load(results, "champion")
+    assert r["n_trials"] == 2 and 0 < r["minutes"] < 5
+    assert 0 < r["champion_test_accuracy"] <= 1
+    assert r["targets"]["met"] == (r["champion_test_accuracy"] >= 0.985)
+
+
+def test_report_renders_a_row_per_result_between_the_markers(results: Path) -> None:
+    readme = results / "README.md"
+    readme.write_text(
+        "# x\n\n## Benchmarks\n\n<!-- bench:start -->\nold\n<!-- bench:end -->\nend\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "report.py"),
+            "--results",
+            str(results),
+            "--readme",
+            str(readme),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("<!-- bench:end -->\nend\n")
+    rows = [line for line in text.splitlines() if re.search(r"`[\w-]+\.json`", line)]
+    expected = {"overhead.json", "pruning.json", "champion.json"}
+    if (results / "hyperband.json").exists():
+        expected.add("hyperband.json")
+    assert sorted(re.search(r"`([\w-]+\.json)`", row).group(1) for row in rows) == sorted(expected)
+    assert all(row.count(" | ") == 3 for row in rows)  # four cells: no stray pipe in a figure
