@@ -15,7 +15,7 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -91,11 +91,15 @@ def train(
     resuming = backup is not None and last_epoch(backup) is not None
     if resuming:  # what the killed process had already sent
         epoch_log.logged_steps = {m.step for m in tracker.metric_history(run_id, "loss")}
+    # MLflow hashes the three splits for the dataset inputs (0.3 s on MNIST): done in a thread
+    # while the model is built and trained; a resumed run has its inputs already.
+    inputs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inputs")
+    logged: Future[None] | None = None
     try:
         params = {**config.as_params(), **dataset.facts(), "data_source": dataset.source}
         tracker.log_params(run_id, params)
-        if not resuming:  # a resumed run has its inputs already
-            tracker.log_dataset_inputs(run_id, dataset)
+        if not resuming:
+            logged = inputs.submit(tracker.log_dataset_inputs, run_id, dataset)
         keras.utils.set_random_seed(config.seed)
         model = build_model(
             config,
@@ -130,6 +134,8 @@ def train(
             verbose=verbose,
         )
         fit_seconds = time.perf_counter() - started
+        if logged is not None:
+            logged.result()  # raises here if the inputs could not be logged
         if resuming:
             _log_missing_epochs(tracker, run_id, epoch_log.history)
         stop_reason = _stop_reason(guard.diverged, early.stopped_epoch, extra_callbacks)
@@ -151,6 +157,7 @@ def train(
         _log_partial(tracker, run_id, config, best, epoch_log.history, stop_reason)
         raise
     finally:
+        inputs.shutdown()  # waits: no thread outlives the training
         tracker.set_tags(run_id, {T.STOP_REASON: stop_reason})
         if backup is not None and stop_reason != "interrupted":
             delete_backup(backup)  # a finished (or failed) training is not resumed
@@ -241,14 +248,14 @@ def _finish(
             return None
         return artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
 
-    # The curves are drawn (matplotlib, no pyplot) while TensorFlow scores the test split and
-    # saves the model: ``benchmarks/overhead.py`` measures what that saves.
+    # The curves and the test split's plots are drawn (matplotlib, no pyplot) in one thread
+    # while TensorFlow scores the test split and saves the model (``benchmarks/overhead.py``).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="curves") as pool:
         curves = pool.submit(read_curves)
         test: dict[str, float] = {}
         model_uri = None
         if stop_reason != "pruned" and best.restore(model):
-            test = _score_test(tracker, run_id, model, dataset)
+            test, drawn = _score_test(tracker, run_id, model, dataset, pool)
             summary.update(test)
             tracker.log_dict(run_id, dataset.scaling(), "preprocessing.json")
             model_uri = tracker.log_model(
@@ -258,7 +265,8 @@ def _finish(
                 class_names=dataset.class_names,
                 label=dataset.label_name,
             )
-        diagnosis = curves.result()  # its exception, if any, is raised here
+            drawn.result()
+        diagnosis = curves.result()  # their exceptions, if any, are raised here
     tracker.log_metrics(run_id, {k: v for k, v in summary.items() if math.isfinite(v)})
     if register and model_uri and config.model_name:  # last: the card reads the run
         tags = {k: repr(v) for k, v in test.items()}
@@ -285,20 +293,28 @@ def _finish(
     )
 
 
-def _score_test(tracker: Tracker, run_id: str, model: Any, dataset: Dataset) -> dict[str, float]:
+def _score_test(
+    tracker: Tracker, run_id: str, model: Any, dataset: Dataset, pool: ThreadPoolExecutor
+) -> tuple[dict[str, float], Future[None]]:
     """The restored weights on the test split: Keras's loss (with its regularisation term), the
     task's metrics (``tracking.scoring``, as ``evaluate`` and promotion compute them) and
-    their plots: a confusion matrix, or predicted against actual and the residuals."""
+    their plots, drawn in ``pool`` (a confusion matrix, or predicted against actual and the
+    residuals); the future of that drawing is returned with the metrics."""
     x, y = dataset.x_test, dataset.y_test
     predictions = model.predict(x, batch_size=1024, verbose=0)
     # The loss of those same predictions, as evaluate() would report it (one pass, not two).
     loss = float(keras.ops.convert_to_numpy(model.compute_loss(y=y, y_pred=predictions)))
     if dataset.regression:
-        artifacts.log_regression(tracker, run_id, y, predictions.ravel(), dataset.label_name)
+        drawn = pool.submit(
+            artifacts.log_regression, tracker, run_id, y, predictions.ravel(), dataset.label_name
+        )
     else:
-        artifacts.log_confusion(tracker, run_id, y, predictions.argmax(axis=1), dataset.class_names)
+        labels = predictions.argmax(axis=1)
+        drawn = pool.submit(
+            artifacts.log_confusion, tracker, run_id, y, labels, dataset.class_names
+        )
     scores = score_predictions(predictions, dataset).metrics
-    return {**scores, "test_loss": loss}
+    return {**scores, "test_loss": loss}, drawn
 
 
 def _log_partial(
