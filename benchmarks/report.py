@@ -94,8 +94,10 @@ def hyperband(r: dict[str, Any]) -> tuple[str, str, str, str]:
 
 
 def champion(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    extra = " ".join(r["settings"].get("sweep_args") or [])
+    which = f"sweep with `{extra}`" if extra else "default sweep"
     measured = (
-        f"default sweep, timeout {r['settings'].get('timeout_minutes')} min: {r['n_trials']} "
+        f"{which}, timeout {r['settings'].get('timeout_minutes')} min: {r['n_trials']} "
         f"trials ({', '.join(f'{n} {s.lower()}' for s, n in r['states'].items())}) in "
         f"{r['minutes']:.0f} min; champion test accuracy {_pct(r['champion_test_accuracy'])}"
     )
