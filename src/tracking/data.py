@@ -189,10 +189,10 @@ def _split(
     index = np.arange(len(y))
     if n_held == 0:
         return index, index[:0]
-    if not stratify:
-        return tuple(train_test_split(index, test_size=n_held, random_state=seed))  # type: ignore[return-value]
     try:
-        kept, held = train_test_split(index, test_size=n_held, random_state=seed, stratify=y)
+        kept, held = train_test_split(
+            index, test_size=n_held, random_state=seed, stratify=y if stratify else None
+        )
     except ValueError:  # a class with one row, or fewer held-out rows than classes
         kept, held = train_test_split(index, test_size=n_held, random_state=seed)
     return kept, held
