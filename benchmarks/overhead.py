@@ -10,8 +10,8 @@ an unmeasured warm-up of each, every tracked repetition into a fresh SQLite stor
 - (c) autolog: ``mlflow.tensorflow.autolog()`` around the same bare fit + evaluate.
 
 Reports the median end-to-end seconds of each, (b)/(a) and (c)/(a), and where (b)'s time after
-``fit`` goes: timers around the steps of ``tracking/training.py`` ``_finish`` on every tracked
-repetition, and a cProfile of ``_finish`` on one extra, unmeasured repetition.
+``fit`` goes: timers around the steps of ``tracking/finishing.py`` ``finish`` on every tracked
+repetition, and a cProfile of ``finish`` on one extra, unmeasured repetition.
 
     .venv/bin/python benchmarks/overhead.py [--repeats 5] [--epochs 10] [--dataset digits]
 
@@ -43,7 +43,7 @@ import keras  # noqa: E402
 import mlflow  # noqa: E402
 import mlflow.tensorflow  # noqa: E402
 
-from tracking import artifacts, registry, training  # noqa: E402
+from tracking import artifacts, finishing, registry, training  # noqa: E402
 from tracking.config import TrainConfig  # noqa: E402
 from tracking.data import Dataset, load_dataset  # noqa: E402
 from tracking.model import build_model  # noqa: E402
@@ -58,19 +58,19 @@ STEPS = (
     ("dataset_inputs", Tracker, "log_dataset_inputs"),
     ("model_summary_txt", Tracker, "log_text"),
     ("end_run", Tracker, "end_run"),
-    ("finish_total", training, "_finish"),
-    ("curves_and_history_csv", training, "_log_curves"),
+    ("finish_total", finishing, "finish"),
+    ("curves_and_history_csv", finishing, "log_curves"),
     ("diagnosis", artifacts, "log_diagnosis"),
-    ("score_test_total", training, "_score_test"),
+    ("score_test_total", finishing, "score_test"),
     ("confusion_plot_and_json", artifacts, "log_confusion"),
     ("log_model", Tracker, "log_model"),
     ("register_and_model_card", registry, "register"),
 )
-# Functions whose cumulative time the cProfile of _finish reports (substring of "file:function").
+# Functions whose cumulative time the cProfile of finish reports (substring of "file:function").
 PROFILED = (
-    "training.py:_log_curves",
+    "finishing.py:log_curves",
     "artifacts.py:log_diagnosis",
-    "training.py:_score_test",
+    "finishing.py:score_test",
     "trainer.py:evaluate",
     "trainer.py:predict",
     "artifacts.py:log_confusion",
@@ -185,9 +185,9 @@ def run_variant(name: str, config: TrainConfig, dataset: Dataset) -> dict[str, f
 
 
 def profile_finish(config: TrainConfig, dataset: Dataset, top: int) -> dict[str, Any]:
-    """One extra tracked run with cProfile enabled inside ``_finish`` only."""
+    """One extra tracked run with cProfile enabled inside ``finishing.finish`` only."""
     profiler = cProfile.Profile()
-    original = training._finish
+    original = finishing.finish
 
     def profiled(*args: Any, **kwargs: Any) -> Any:
         profiler.enable()
@@ -196,11 +196,11 @@ def profile_finish(config: TrainConfig, dataset: Dataset, top: int) -> dict[str,
         finally:
             profiler.disable()
 
-    training._finish = profiled  # type: ignore[assignment]
+    finishing.finish = profiled  # type: ignore[assignment]
     try:
         run_variant("tracked", config, dataset)
     finally:
-        training._finish = original  # type: ignore[assignment]
+        finishing.finish = original  # type: ignore[assignment]
     stats = pstats.Stats(profiler)
     rows = {
         f"{Path(file).parent.name}/{Path(file).name}:{line}:{function}": (calls, cumulative)
@@ -272,10 +272,10 @@ def main() -> int:
         for name in VARIANTS
     }
     steps = {label: statistics.median(values) for label, values in timers.seconds.items()}
-    # _score_test predicts the test split once and hands its plot to the curves thread
-    # (tracking/training.py), so its own time is the prediction and the scoring.
+    # score_test predicts the test split once and hands its plot to the curves thread
+    # (tracking/finishing.py), so its own time is the prediction and the scoring.
     steps["evaluate_and_predict"] = steps["score_test_total"]
-    print("profiling one more tracked run (cProfile inside _finish) ...", flush=True)
+    print("profiling one more tracked run (cProfile inside finish) ...", flush=True)
     profile = profile_finish(config, dataset, args.profile_top)
 
     ratio_b = medians["tracked"] / medians["bare"]

@@ -9,7 +9,8 @@ as ``tracking.config``, never pulls in TensorFlow, MLflow, pandas or matplotlib)
 - data: ``check_source`` (``tracking.data_check``, before anything heavy), ``Dataset``,
   ``load_dataset`` (``tracking.data``);
 - MLflow: ``Tracker`` (``tracking.tracker``), the one door; tag names in ``tracking.tags``;
-- training: ``train``, ``TrainResult`` (``tracking.training``);
+- training: ``train`` (``tracking.training``), ``TrainResult`` (``tracking.finishing``: what
+  follows ``fit``);
 - scoring any model URI: ``score_model_uri`` (``tracking.scoring``);
 - the sweep: ``tracking.sweep``.
 """
@@ -29,7 +30,7 @@ _WHERE = {
     "load_dataset": "tracking.data",
     "Tracker": "tracking.tracker",
     "train": "tracking.training",
-    "TrainResult": "tracking.training",
+    "TrainResult": "tracking.finishing",
     "score_model_uri": "tracking.scoring",
 }
 __all__ = sorted(_WHERE)

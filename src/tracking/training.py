@@ -4,7 +4,8 @@ The caller creates the run and ends it (``Tracker.ending``): ``train`` only logs
 sweep knows its trial's run id before training starts. Keras's ``fit()`` has no try/finally (a
 callback that raises skips ``on_train_end``), so every ending (completed, early stopping, pruned,
 diverged, interrupted, failed) is handled here: the run is tagged ``stop_reason`` and, when
-training did not finish, gets its curves up to the last finished epoch.
+training did not finish, gets its curves up to the last finished epoch (``tracking.finishing``
+does what follows ``fit``).
 """
 
 from __future__ import annotations
@@ -18,39 +19,25 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import keras
 
-from tracking import artifacts, registry
+from tracking import finishing
 from tracking import tags as T
 from tracking.backup import TrainingBackup, last_epoch
 from tracking.backup import delete as delete_backup
 from tracking.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger, StopsTraining
 from tracking.config import TrainConfig
 from tracking.data import Dataset, load_dataset
-from tracking.diagnosis import Diagnosis
-from tracking.model import build_model, predictor, summary_text
-from tracking.scoring import score_predictions
+from tracking.finishing import TrainResult
+from tracking.model import build_model, summary_text
 from tracking.tags import StopReason
 from tracking.tracker import Terminated, Tracker
 
+__all__ = ["TrainResult", "build_optimizer", "default_run_name", "train"]
+
 log = logging.getLogger(__name__)
-# Summarised at the best epoch as best_<key>: validation keys, or training keys without them.
-BEST_KEYS = ("val_loss", "val_accuracy", "val_mae", "val_mse", "loss", "accuracy", "mae", "mse")
-
-
-class TrainResult(NamedTuple):
-    run_id: str
-    stop_reason: StopReason
-    best_epoch: int | None  # 0-based step of the best monitored value
-    best_value: float | None
-    test_loss: float | None
-    test_accuracy: float | None
-    model_uri: str | None
-    history: dict[str, list[float]]
-    diagnosis: str | None = None  # the label (tracking.diagnosis); None for a pruned trial
-    test_metrics: dict[str, float] = {}  # test_loss and the task's test metrics
 
 
 def default_run_name(config: TrainConfig) -> str:
@@ -139,7 +126,7 @@ def train(
         if resuming:
             _log_missing_epochs(tracker, run_id, epoch_log.history)
         stop_reason = _stop_reason(guard.diverged, early.stopped_epoch, extra_callbacks)
-        result = _finish(
+        result = finishing.finish(
             tracker, run_id, config, dataset, model, best, epoch_log.history, stop_reason, register
         )
         tracker.log_metrics(run_id, {"fit_seconds": fit_seconds})
@@ -151,10 +138,10 @@ def train(
             run_id,
             len(epoch_log.history.get("loss", [])),
         )
-        _log_partial(tracker, run_id, config, best, epoch_log.history, stop_reason)
+        finishing.log_partial(tracker, run_id, config, best, epoch_log.history, stop_reason)
         raise
     except BaseException:
-        _log_partial(tracker, run_id, config, best, epoch_log.history, stop_reason)
+        finishing.log_partial(tracker, run_id, config, best, epoch_log.history, stop_reason)
         raise
     finally:
         inputs.shutdown()  # waits: no thread outlives the training
@@ -219,138 +206,3 @@ def _stop_reason(
         if isinstance(callback, StopsTraining) and callback.stop_reason:
             return callback.stop_reason
     return "early_stopping" if stopped_epoch > 0 else "completed"
-
-
-def _finish(
-    tracker: Tracker,
-    run_id: str,
-    config: TrainConfig,
-    dataset: Dataset,
-    model: Any,
-    best: BestWeights,
-    history: dict[str, list[float]],
-    stop_reason: StopReason,
-    register: bool,
-) -> TrainResult:
-    """Restore the best weights, score them on the test split, log the rest."""
-    tracker.set_tags(run_id, {T.STOP_REASON: stop_reason})  # now: the model card reads it
-    epochs_trained = len(history.get("loss", []))
-    summary: dict[str, float] = {"epochs_trained": epochs_trained}
-    if best.best_epoch is not None:
-        summary["best_epoch"] = best.best_epoch
-        for key in BEST_KEYS:
-            if key in history and (key.startswith("val_") or "val_loss" not in history):
-                summary[f"best_{key}"] = history[key][best.best_epoch]
-
-    def read_curves() -> Diagnosis | None:
-        _log_curves(tracker, run_id, config, best, history, stop_reason)
-        if stop_reason == "pruned":  # a pruned trial's curve is cut short: nothing to read
-            return None
-        return artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
-
-    # The curves and the test split's plots are drawn (matplotlib, no pyplot) in one thread
-    # while TensorFlow scores the test split and saves the model (``benchmarks/overhead.py``).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="curves") as pool:
-        curves = pool.submit(read_curves)
-        test: dict[str, float] = {}
-        model_uri = None
-        if stop_reason != "pruned" and best.restore(model):
-            test, drawn = _score_test(tracker, run_id, model, dataset, pool)
-            summary.update(test)
-            tracker.log_dict(run_id, dataset.scaling(), "preprocessing.json")
-            model_uri = tracker.log_model(
-                run_id,
-                predictor(model, dataset.feature_names),
-                dataset.model_input(dataset.x_test[:5]),
-                class_names=dataset.class_names,
-                label=dataset.label_name,
-            )
-            drawn.result()
-        diagnosis = curves.result()  # their exceptions, if any, are raised here
-    tracker.log_metrics(run_id, {k: v for k, v in summary.items() if math.isfinite(v)})
-    if register and model_uri and config.model_name:  # last: the card reads the run
-        tags = {k: repr(v) for k, v in test.items()}
-        registry.register(tracker, model_uri, config.model_name, run_id=run_id, tags=tags)
-    log.info(
-        "run %s: %s after %d epoch(s); best epoch %s; %s",
-        run_id,
-        stop_reason,
-        epochs_trained,
-        None if best.best_epoch is None else best.best_epoch + 1,
-        ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in test.items()) or "not scored",
-    )
-    return TrainResult(
-        run_id,
-        stop_reason,
-        best.best_epoch,
-        best.best,
-        test.get("test_loss"),
-        test.get("test_accuracy"),
-        model_uri,
-        history,
-        None if diagnosis is None else diagnosis.label,
-        test,
-    )
-
-
-def _score_test(
-    tracker: Tracker, run_id: str, model: Any, dataset: Dataset, pool: ThreadPoolExecutor
-) -> tuple[dict[str, float], Future[None]]:
-    """The restored weights on the test split: Keras's loss (with its regularisation term), the
-    task's metrics (``tracking.scoring``, as ``evaluate`` and promotion compute them) and
-    their plots, drawn in ``pool`` (a confusion matrix, or predicted against actual and the
-    residuals); the future of that drawing is returned with the metrics."""
-    x, y = dataset.x_test, dataset.y_test
-    predictions = model.predict(x, batch_size=1024, verbose=0)
-    # The loss of those same predictions, as evaluate() would report it (one pass, not two).
-    loss = float(keras.ops.convert_to_numpy(model.compute_loss(y=y, y_pred=predictions)))
-    if dataset.regression:
-        drawn = pool.submit(
-            artifacts.log_regression, tracker, run_id, y, predictions.ravel(), dataset.label_name
-        )
-    else:
-        labels = predictions.argmax(axis=1)
-        drawn = pool.submit(
-            artifacts.log_confusion, tracker, run_id, y, labels, dataset.class_names
-        )
-    scores = score_predictions(predictions, dataset).metrics
-    return {**scores, "test_loss": loss}, drawn
-
-
-def _log_partial(
-    tracker: Tracker,
-    run_id: str,
-    config: TrainConfig,
-    best: BestWeights,
-    history: dict[str, list[float]],
-    stop_reason: StopReason,
-) -> None:
-    """On failure or interruption: curves to the last finished epoch, never a model."""
-    try:
-        tracker.flush()
-        _log_curves(tracker, run_id, config, best, history, stop_reason)
-        tracker.log_metrics(run_id, {"epochs_trained": len(history.get("loss", []))})
-        if history.get("loss"):  # what the curves so far say
-            artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
-    except Exception:  # the run must still be closed; say why the extras are missing
-        log.exception("could not log the partial curves of run %s", run_id)
-
-
-def _log_curves(
-    tracker: Tracker,
-    run_id: str,
-    config: TrainConfig,
-    best: BestWeights,
-    history: dict[str, list[float]],
-    stop_reason: StopReason,
-) -> None:
-    """The learning curves as the config asks for them, best epoch marked (finished or not)."""
-    artifacts.log_curves(
-        tracker,
-        run_id,
-        history,
-        monitor=config.monitor,
-        best_step=best.best_epoch,
-        stop_reason=stop_reason,
-        shift_train=config.shift_train_curves,
-    )
