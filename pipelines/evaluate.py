@@ -47,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:
         return int(done.code or 0)
 
+    _cli.import_tensorflow()  # without its C++ start-up notices
     import keras
     from mlflow.exceptions import MlflowException
 

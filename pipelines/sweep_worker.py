@@ -18,6 +18,7 @@ def main() -> int:
     _cli.setup()
     text = sys.stdin.read()
 
+    _cli.import_tensorflow()  # without its C++ start-up notices
     import keras
     import optuna
 

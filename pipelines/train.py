@@ -62,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         return _cli.fail(error)
 
+    _cli.import_tensorflow()  # without its C++ start-up notices
     from tracking.training import default_run_name, train
 
     _cli.raise_on_sigterm()
