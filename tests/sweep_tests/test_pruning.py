@@ -51,6 +51,16 @@ def test_should_prune_stops_training_and_remembers_the_step() -> None:
     assert (callback.stop_reason, callback.pruned_at_step) == ("pruned", 1)
 
 
+def test_the_last_epoch_is_reported_but_never_pruned() -> None:
+    callback = _callback(PruneAt(1))
+    callback.set_params({"epochs": 2})
+    callback.on_epoch_end(0, {"val_loss": 0.9})
+    callback.on_epoch_end(1, {"val_loss": 0.8})
+    # Nothing left to save by pruning: the trial finishes and keeps its model.
+    assert callback.trial.reported == [(0, 0.9), (1, 0.8)]
+    assert callback.stop_reason is None and not callback.model.stop_training
+
+
 def test_missing_monitor_is_an_error_at_the_first_epoch_naming_the_keys() -> None:
     callback = _callback(PruneAt(None), monitor="val_acc")
     with pytest.raises(MonitorError, match="available: loss, val_loss"):
@@ -89,22 +99,39 @@ SLOW = [3.0, 2.9, 2.8, 2.85, 2.85, 2.85]  # worse than the median; best at epoch
 
 
 def test_median_waits_for_startup_trials_and_warmup_epochs() -> None:
-    sweep = SweepConfig(prune_startup_trials=2, prune_warmup_epochs=3)
+    sweep = SweepConfig(pruner="median", prune_startup_trials=2, prune_warmup_epochs=3)
     # Two finished trials: a bad one is pruned at the first epoch after the warm-up.
     assert _pruned_steps(make_pruner(sweep), [GOOD, GOOD, BAD]) == [None, None, 3]
     # With three start-up trials required, two finished ones prune nothing.
-    sweep = SweepConfig(prune_startup_trials=3, prune_warmup_epochs=3)
+    sweep = SweepConfig(pruner="median", prune_startup_trials=3, prune_warmup_epochs=3)
     assert _pruned_steps(make_pruner(sweep), [GOOD, GOOD, BAD]) == [None, None, None]
 
 
 def test_patient_lets_an_improving_trial_run_until_it_stalls() -> None:
     sweep = SweepConfig(pruner="patient", prune_startup_trials=2, prune_warmup_epochs=0)
-    median = make_pruner(SweepConfig(prune_startup_trials=2, prune_warmup_epochs=0))
+    median = make_pruner(dataclasses.replace(sweep, pruner="median"))
     # The median rule alone prunes the slow trial at once...
     assert _pruned_steps(median, [GOOD, GOOD, SLOW]) == [None, None, 0]
     # ... the patient one only after prune_patience epochs without improvement.
     patient = make_pruner(dataclasses.replace(sweep, prune_patience=2))
     assert _pruned_steps(patient, [GOOD, GOOD, SLOW]) == [None, None, 5]
+
+
+def test_halving_continues_only_the_best_third_at_each_rung() -> None:
+    halving = SweepConfig()  # the default pruner
+    assert halving.pruner == "halving"
+    # Rungs at steps 1, 3, 9: a trial worse than the best third at step 1 stops there (epoch 2).
+    assert _pruned_steps(make_pruner(halving), [GOOD, GOOD, BAD]) == [None, None, 1]
+    # Each trial worse than all before it: only the first one goes on past step 1.
+    worse = [[value + 0.1 * i for value in GOOD] for i in range(6)]
+    assert _pruned_steps(make_pruner(halving), worse) == [None] + [1] * 5
+    # Each trial better than all before it: none is pruned, whatever the rung.
+    assert _pruned_steps(make_pruner(halving), worse[::-1]) == [None] * 6
+    # A 7th trial goes on past step 1 only among the best two of the seven (7 // 3).
+    second = worse[::-1] + [[value + 0.05 for value in GOOD]]
+    third = worse[::-1] + [[value + 0.15 for value in GOOD]]
+    assert _pruned_steps(make_pruner(halving), second)[-1] is None
+    assert _pruned_steps(make_pruner(halving), third)[-1] == 1
 
 
 def test_hyperband_prunes_bad_trials_and_none_prunes_nothing() -> None:
@@ -137,3 +164,7 @@ def test_real_fit_with_a_real_trial_stops_after_the_first_epoch() -> None:
     assert callback.pruned_at_step == 0
     frozen = study.trials[0]
     assert frozen.intermediate_values == {0: pytest.approx(history["val_loss"][0])}
+    # A fit of one epoch has nothing to prune: it ends completed.
+    one = PruningCallback(study.ask(), "val_loss")
+    history = model.fit(x, y, validation_split=0.25, epochs=1, callbacks=[one], verbose=0).history
+    assert len(history["val_loss"]) == 1 and one.stop_reason is None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from tracking.errors import ConfigError
 from tracking.params import check, param
 
-PRUNERS = ("median", "hyperband", "patient", "none")
+PRUNERS = ("halving", "median", "hyperband", "patient", "none")
 # (low, high) field pairs of the search space: low must not be above high.
 BOUND_PAIRS = (
     ("epochs_min", "epochs_max"),
@@ -33,7 +33,7 @@ class SweepConfig:
     )
     study_name: str = param("mnist-mlp-sweep", "Optuna study name")
     storage: str = param("sqlite:///optuna.db", "Optuna storage URL")
-    pruner: str = param("median", "median | hyperband | patient | none", choices=PRUNERS)
+    pruner: str = param("halving", "halving | median | hyperband | patient | none", choices=PRUNERS)
     sampler_seed: int = param(0, "TPESampler seed (offset by trial count)")
     prune_startup_trials: int = param(
         3, "median/patient: trials finished before pruning starts", at_least=0

@@ -17,7 +17,7 @@ import keras
 import optuna
 
 from tracking.errors import MonitorError
-from tracking.sweep.config import SweepConfig
+from tracking.sweep.config import PRUNERS, SweepConfig
 from tracking.tags import StopReason
 
 
@@ -40,16 +40,22 @@ def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
         with warnings.catch_warnings():  # "experimental since v2.8", stable in practice
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.pruners.PatientPruner(median, patience=sweep.prune_patience)
+    if sweep.pruner == "halving":
+        # Rungs at steps 1, 3, 9, 27, ...: at each, a trial goes on only if it is in the best
+        # third of the trials that reached that step so far (epoch N = step + 1).
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if sweep.pruner == "hyperband":
         # One resource unit = one epoch; the longest a trial can train is the epochs upper bound.
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=sweep.epochs_max)
     if sweep.pruner == "none":
         return optuna.pruners.NopPruner()
-    raise ValueError(f"Unknown pruner {sweep.pruner!r}; expected median, hyperband, patient, none.")
+    raise ValueError(f"Unknown pruner {sweep.pruner!r}; expected one of {', '.join(PRUNERS)}.")
 
 
 class PruningCallback(keras.callbacks.Callback):
     """Report ``monitor`` to an Optuna trial every epoch; stop the fit when it should be pruned.
+
+    The last epoch of ``fit`` is reported but never pruned: the trial has trained all it would.
 
     Args:
         trial: the Optuna trial (anything with ``report`` and ``should_prune``).
@@ -86,7 +92,9 @@ class PruningCallback(keras.callbacks.Callback):
         if not math.isfinite(value):
             return  # a diverged epoch: train() stops the run itself; Optuna would reject NaN
         self.trial.report(value, step=epoch)
-        if self.trial.should_prune():
+        # Pruning the last epoch would save nothing and throw away a finished trial's model.
+        last = bool(self.params) and epoch + 1 >= self.params.get("epochs", math.inf)
+        if not last and self.trial.should_prune():
             self.stop_reason = "pruned"
             self.pruned_at_step = epoch
             self.model.stop_training = True
