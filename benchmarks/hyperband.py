@@ -4,13 +4,16 @@ KerasTuner's ``Hyperband`` (``keras-tuner``, the ``bench`` extra) tunes the same
 (``tracking.model.build_model``: the project's layers, scaling in the first layer) over the same
 space as the sweep's defaults: learning_rate log [1e-4, 1e-1], dropout [0, 0.5], l2 log
 [1e-6, 1e-2], batch_size in 32..512; on the same split (``tracking.data.load_dataset``), with
-``max_epochs`` = the epochs of one sweep trial. It stops starting trials once the epochs it has
-trained (every epoch of every trial, counted by a callback) reach the budget: by default the
-epochs the pruned sweep of ``benchmarks/pruning.py`` trained (``results/pruning.json``).
+``max_epochs`` = the most epochs one sweep trial may train (the pruned sweep's fixed epochs, or
+the space's ``epochs_max``, 50, when it searched them; Hyperband picks each trial's epochs
+itself), and the objective that sweep optimises by default (``val_accuracy``). It stops
+starting trials once the epochs it has trained (every epoch of every trial, counted by a
+callback) reach the budget: by default the epochs the pruned sweep of ``benchmarks/pruning.py``
+trained (``results/pruning.json``).
 Reports its best validation accuracy and its best model's test accuracy, beside the pruned
 sweep's. Target: ours at least as good.
 
-    .venv/bin/python benchmarks/hyperband.py [--budget-epochs N] [--epochs 10] [--dataset digits]
+    .venv/bin/python benchmarks/hyperband.py [--budget-epochs N] [--epochs 0] [--dataset digits]
 
 Writes ``benchmarks/results/hyperband.json``. Not run by CI.
 """
@@ -43,9 +46,14 @@ def _ours(path: str) -> dict[str, Any]:
     if not os.path.exists(path):
         return {}
     with open(path) as file:
-        pruned = json.load(file)["pruned"]
+        result = json.load(file)
+    pruned = result["pruned"]
     return {
         "source": os.path.basename(path),
+        "pruner": result.get("pruner", "median"),
+        "monitor": result["settings"].get("monitor", "val_loss"),
+        "n_trials": pruned["n_trials"],
+        "epochs": result["settings"].get("epochs", 0),  # 0: searched, up to epochs_max
         "epochs_trained": pruned["epochs_trained"],
         "best_val_accuracy": pruned["best_val_accuracy"],
         "champion_test_accuracy": pruned["champion"].get("test_accuracy"),
@@ -54,7 +62,7 @@ def _ours(path: str) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_data_flags(parser, epochs=10)
+    add_data_flags(parser, epochs=0)
     parser.add_argument("--budget-epochs", type=int, default=0, help="0 = pruning.json's")
     parser.add_argument("--pruning-result", default=str(RESULTS / "pruning.json"))
     parser.add_argument("--factor", type=int, default=3)
@@ -68,7 +76,9 @@ def main() -> int:
         print("keras-tuner is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 2
 
-    budget = args.budget_epochs or _ours(args.pruning_result).get("epochs_trained", 0)
+    ours_before = _ours(args.pruning_result)
+    budget = args.budget_epochs or ours_before.get("epochs_trained", 0)
+    max_epochs = args.epochs or ours_before.get("epochs") or SweepConfig().epochs_max
     if not budget:
         parser.error(f"--budget-epochs is needed when {args.pruning_result} does not exist")
 
@@ -111,7 +121,7 @@ def main() -> int:
         tuner = kt.Hyperband(
             MLP(),
             objective="val_accuracy",
-            max_epochs=args.epochs,
+            max_epochs=max_epochs,
             factor=args.factor,
             hyperband_iterations=100,  # more than the budget allows: the budget ends the search
             seed=args.seed,
@@ -159,6 +169,7 @@ def main() -> int:
         )
     result = {
         "budget_epochs": budget,
+        "max_epochs": max_epochs,
         "hyperband": hyperband,
         "ours": ours,
         "keras_tuner": kt.__version__,

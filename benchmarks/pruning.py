@@ -7,11 +7,13 @@ only ``--pruner`` differs. Reports for each: total epochs trained (the child run
 accuracy of the model promoted to ``@champion``; then pruned/unpruned epochs and the difference
 in best validation accuracy. Target: at most 40 % of the epochs, at most 0.2 points lower.
 
-    .venv/bin/python benchmarks/pruning.py [--trials 8] [--epochs 10] [--dataset digits]
+    .venv/bin/python benchmarks/pruning.py [--trials 20] [--epochs 0] [--dataset digits]
 
-``--epochs N`` fixes every trial's epochs at N (the search space's other parameters are the
-sweep's defaults); ``--epochs 0`` searches the default range too. Writes
-``benchmarks/results/pruning.json``. Not run by CI.
+By default both studies search the sweep's whole default space, epochs (5 to 50, with early
+stopping) included, as a user's ``mlflow run . -e sweep`` does; ``--epochs N`` fixes every
+trial's epochs at N instead. Both studies optimise ``--monitor`` (default ``val_accuracy``, the
+metric the target is stated in and the objective KerasTuner's Hyperband uses in
+``benchmarks/hyperband.py``). Writes ``benchmarks/results/pruning.json``. Not run by CI.
 """
 
 from __future__ import annotations
@@ -21,18 +23,24 @@ import sys
 
 from common import add_data_flags, run_sweep, sweep_flags, write_result
 
-DEFAULT_PRUNER = "median"  # SweepConfig.pruner
+from tracking.sweep.config import SweepConfig
+
+DEFAULT_PRUNER = SweepConfig().pruner
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_data_flags(parser, epochs=10)
-    parser.add_argument("--trials", type=int, default=8)
+    add_data_flags(parser, epochs=0)
+    parser.add_argument("--trials", type=int, default=20, help="n_trials (the sweep's default)")
+    parser.add_argument(
+        "--monitor", default="val_accuracy", help="what the study optimises (the target's metric)"
+    )
     parser.add_argument("--sampler-seed", type=int, default=0)
     args = parser.parse_args()
     flags = [
         *sweep_flags(args), "--n-trials", str(args.trials),
         "--sampler-seed", str(args.sampler_seed), "--registered-model-name", "auto",
+        "--monitor", args.monitor,
     ]  # fmt: skip
     if args.epochs:
         flags += ["--epochs-min", str(args.epochs), "--epochs-max", str(args.epochs)]
@@ -52,6 +60,7 @@ def main() -> int:
     if pruned["best_val_accuracy"] is not None and unpruned["best_val_accuracy"] is not None:
         val_drop = 100 * (unpruned["best_val_accuracy"] - pruned["best_val_accuracy"])
     result = {
+        "pruner": DEFAULT_PRUNER,
         "sweep_flags": flags,
         "pruned": {k: v for k, v in pruned.items()},
         "unpruned": {k: v for k, v in unpruned.items()},

@@ -66,8 +66,10 @@ def pruning(r: dict[str, Any]) -> tuple[str, str, str, str]:
         f"{_pct(p['champion'].get('test_accuracy'))} vs {_pct(u['champion'].get('test_accuracy'))}"
     )
     t = r["targets"]
+    monitor = r["settings"].get("monitor", "val_loss")
     return (
-        "Pruning (median) vs `pruner=none`",
+        f"Pruning (`{r.get('pruner', 'median')}`, the default) vs `pruner=none`, study on "
+        f"`{monitor}`",
         measured,
         "<= 40 % of the epochs, <= 0.2 points lower",
         _met(t["epochs_met"] and t["val_accuracy_met"]),
@@ -77,12 +79,15 @@ def pruning(r: dict[str, Any]) -> tuple[str, str, str, str]:
 def hyperband(r: dict[str, Any]) -> tuple[str, str, str, str]:
     h, ours = r["hyperband"], r["ours"]
     measured = (
-        f"budget {r['budget_epochs']} epochs: KerasTuner {r['keras_tuner']} "
+        f"budget {r['budget_epochs']} epochs (`max_epochs` {r.get('max_epochs', 10)}): "
+        f"KerasTuner {r['keras_tuner']} "
         f"{h['n_trials']} trials, "
         f"{h['epochs_trained']} epochs, "
         f"best val accuracy {_pct(h['best_val_accuracy'])}, "
         f"test {_pct(h['best_model_test_accuracy'])}"
-        f"; ours (pruned sweep) {_pct(ours.get('best_val_accuracy'))}, champion test "
+        f"; ours (the pruned sweep of `{ours.get('source')}`: {ours.get('n_trials')} trials, "
+        f"{ours.get('epochs_trained')} epochs, on `{ours.get('monitor', 'val_loss')}`) "
+        f"{_pct(ours.get('best_val_accuracy'))}, champion test "
         f"{_pct(ours.get('champion_test_accuracy'))}"
     )
     return (
@@ -96,6 +101,7 @@ def hyperband(r: dict[str, Any]) -> tuple[str, str, str, str]:
 def champion(r: dict[str, Any]) -> tuple[str, str, str, str]:
     extra = " ".join(r["settings"].get("sweep_args") or [])
     which = f"sweep with `{extra}`" if extra else "default sweep"
+    which += f", pruner `{r.get('pruner', 'median')}`"  # results before it was recorded: median
     measured = (
         f"{which}, timeout {r['settings'].get('timeout_minutes')} min: {r['n_trials']} "
         f"trials ({', '.join(f'{n} {s.lower()}' for s, n in r['states'].items())}) in "

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tracking.sweep.config import SweepConfig
+
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "benchmarks"
 TINY = ["--dataset", "digits", "--max-train-samples", "400", "--epochs", "1"]
@@ -79,12 +81,17 @@ def test_pruning_counts_the_epochs_of_both_studies(results: Path) -> None:
         assert 0 < study["champion"]["test_accuracy"] <= 1
     assert r["epochs_ratio"] == r["pruned"]["epochs_trained"] / r["unpruned"]["epochs_trained"]
     assert set(r["targets"]) >= {"epochs_met", "val_accuracy_met"}
+    # The default pruner against none, both studies on the metric the target is stated in.
+    assert r["pruner"] == SweepConfig().pruner and r["settings"]["monitor"] == "val_accuracy"
+    assert "--monitor" in r["sweep_flags"]
 
 
 def test_hyperband_spends_the_pruned_sweeps_budget(results: Path) -> None:
     pytest.importorskip("keras_tuner", reason="keras-tuner (the bench extra) is not installed")
     r = load(results, "hyperband")
-    assert r["budget_epochs"] == load(results, "pruning")["pruned"]["epochs_trained"]
+    pruning = load(results, "pruning")
+    assert r["budget_epochs"] == pruning["pruned"]["epochs_trained"]
+    assert r["ours"]["monitor"] == pruning["settings"]["monitor"]  # what KerasTuner optimises
     h = r["hyperband"]
     assert r["budget_epochs"] <= h["epochs_trained"] < r["budget_epochs"] + 2  # ends at once
     assert 0 < h["best_val_accuracy"] <= 1 and 0 < h["best_model_test_accuracy"] <= 1
@@ -96,6 +103,7 @@ def test_champion_reports_trials_minutes_and_test_accuracy(results: Path) -> Non
     assert r["n_trials"] == 2 and 0 < r["minutes"] < 5
     assert 0 < r["champion_test_accuracy"] <= 1
     assert r["targets"]["met"] == (r["champion_test_accuracy"] >= 0.985)
+    assert r["pruner"] == SweepConfig().pruner  # the default sweep
 
 
 def test_report_renders_a_row_per_result_between_the_markers(results: Path) -> None:
