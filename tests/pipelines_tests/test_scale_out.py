@@ -226,8 +226,9 @@ def test_workers_through_the_grpc_storage_proxy(tmp_path: Path, tracking_store: 
 @pytest.mark.timeout(600)
 def test_ctrl_c_stops_every_worker_cleanly(tmp_path: Path, tracking_store: str) -> None:
     storage = f"sqlite:///{tmp_path}/optuna.db"
+    # No pruning: each worker stays in its first, long trial until the signal.
     command = _sweep("--storage", storage, "--n-trials", "20", "--workers", "2",
-                     "--epochs-min", "200", "--epochs-max", "200")  # fmt: skip
+                     "--epochs-min", "200", "--epochs-max", "200", "--pruner", "none")  # fmt: skip
     sweep = subprocess.Popen(
         command, cwd=tmp_path, env=project_env(tracking_store), stderr=subprocess.PIPE, text=True
     )
