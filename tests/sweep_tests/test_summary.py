@@ -45,3 +45,6 @@ def test_pruned_curves_are_drawn_dashed_and_grey() -> None:
     styles = {tuple(line.get_xdata()): (line.get_linestyle(), line.get_color()) for line in lines}
     assert styles[(1, 2)] == ("--", "grey")  # epochs on the x axis are 1-based
     assert styles[(1, 2, 3)][0] == "-"
+    # Epochs are whole numbers: no tick between them.
+    fig.canvas.draw()
+    assert all(float(tick).is_integer() for tick in fig.axes[0].get_xticks())

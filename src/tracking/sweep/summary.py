@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 from optuna.visualization import matplotlib as ovm  # noqa: E402
 
@@ -86,6 +87,7 @@ def draw_curves(info: CurvesInfo) -> Figure:
     if "loss" in info.monitor and _spread(info) > 20:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 2.5"
     ax.set_ylabel(info.monitor)
     ax.set_title(f"{info.monitor} of every trial ({len(info.curves)} trials)")
     ax.grid(alpha=0.3)
