@@ -18,8 +18,6 @@ import sys
 
 from common import add_data_flags, run_sweep, sweep_flags, write_result
 
-from tracking.sweep.config import SweepConfig
-
 TARGET = 0.985
 
 
@@ -37,11 +35,9 @@ def main() -> int:
         flags += ["--timeout", str(args.timeout_minutes * 60)]
     sweep = run_sweep([*flags, *args.sweep_args])
     test_accuracy = sweep["champion"].get("test_accuracy")
-    given = [*flags, *args.sweep_args]
-    pruner = given[given.index("--pruner") + 1] if "--pruner" in given else SweepConfig().pruner
     result = {
-        "pruner": pruner,
-        "sweep_flags": given,
+        "pruner": sweep["pruner"],
+        "sweep_flags": [*flags, *args.sweep_args],
         "minutes": sweep["seconds"] / 60,
         "n_trials": sweep["n_trials"],
         "states": sweep["states"],

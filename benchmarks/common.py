@@ -117,11 +117,14 @@ def run_sweep(flags: list[str], *, study: str = "bench") -> dict[str, Any]:
                 "test_accuracy": run_metrics.get("test_accuracy"),
                 "best_val_accuracy": run_metrics.get("best_val_accuracy"),
             }
+        # The pruner the study ran with, as the sweep logged it on its parent run.
+        parent = client.get_run(loaded.user_attrs["mlflow_parent_run_id"])
         complete = [t for t in trials if t["state"] == "COMPLETE"]
         val = [
             float(t["best_val_accuracy"]) for t in complete if t["best_val_accuracy"] is not None
         ]
         return {
+            "pruner": parent.data.params["pruner"],
             "seconds": seconds,
             "n_trials": len(trials),
             "states": {

@@ -60,7 +60,7 @@ def main() -> int:
     if pruned["best_val_accuracy"] is not None and unpruned["best_val_accuracy"] is not None:
         val_drop = 100 * (unpruned["best_val_accuracy"] - pruned["best_val_accuracy"])
     result = {
-        "pruner": DEFAULT_PRUNER,
+        "pruner": pruned["pruner"],
         "sweep_flags": flags,
         "pruned": {k: v for k, v in pruned.items()},
         "unpruned": {k: v for k, v in unpruned.items()},

@@ -83,6 +83,8 @@ def test_pruning_counts_the_epochs_of_both_studies(results: Path) -> None:
     assert set(r["targets"]) >= {"epochs_met", "val_accuracy_met"}
     # The default pruner against none, both studies on the metric the target is stated in.
     assert r["pruner"] == SweepConfig().pruner and r["settings"]["monitor"] == "val_accuracy"
+    # ... as each study's parent run recorded it.
+    assert (r["pruned"]["pruner"], r["unpruned"]["pruner"]) == (SweepConfig().pruner, "none")
     assert "--monitor" in r["sweep_flags"]
 
 
