@@ -11,6 +11,10 @@ validation loss bottoms out, how far it comes back up by the end, and what the t
 meanwhile. Writes the confusion table (rows: diagnosis, columns: reference) and the agreement.
 
     .venv/bin/python benchmarks/diagnosis_agreement.py [--max-train-samples 6000] [--epochs 30]
+    .venv/bin/python benchmarks/diagnosis_agreement.py --histories results/diagnosis_agreement.json
+
+The second form reads the histories an earlier result kept (``runs``) again, without training:
+how a change of the rules reads the same real curves.
 
 Defaults: MNIST capped at 6 000 training rows (600 of them for validation) to keep the grid to
 minutes; learning rates 1e-4, 1e-3, 1e-2; batch sizes 32, 256; dropout 0, 0.5; read at 10 and 30
@@ -22,10 +26,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from common import add_data_flags, write_result
@@ -89,16 +95,8 @@ def read(history: Mapping[str, Sequence[float]], epochs: int, patience: int) -> 
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_data_flags(parser, epochs=30)
-    parser.set_defaults(max_train_samples=6000)
-    parser.add_argument("--learning-rates", default="0.0001,0.001,0.01")
-    parser.add_argument("--batch-sizes", default="32,256")
-    parser.add_argument("--dropouts", default="0,0.5")
-    parser.add_argument("--read-at", default="10,30", help="epochs at which each run is read")
-    args = parser.parse_args()
-    read_at = sorted({min(int(e), args.epochs) for e in args.read_at.split(",")})
+def train_grid(args: argparse.Namespace, read_at: list[int]) -> tuple[list[Any], dict[str, Any]]:
+    """Every configuration of the grid trained once; then the prefix check (module docstring)."""
     data = [
         "--dataset", args.dataset, "--max-train-samples", str(args.max_train_samples),
         "--seed", str(args.seed), "--patience", str(args.epochs),
@@ -111,28 +109,64 @@ def main() -> int:
     grid = list(itertools.product(
         args.learning_rates.split(","), args.batch_sizes.split(","), args.dropouts.split(",")
     ))  # fmt: skip
-    started, runs, readings = time.perf_counter(), [], []
+    runs = []
     for lr, batch, dropout in grid:
-        config = {"learning_rate": float(lr), "batch_size": int(batch), "dropout": float(dropout)}
         run = record(flags(args.epochs, lr, batch, dropout))
+        config = {"learning_rate": float(lr), "batch_size": int(batch), "dropout": float(dropout)}
         runs.append({**config, "seconds": run["seconds"], "history": run["history"]})
-        for epochs in read_at:
-            reading = {**config, **read(run["history"], epochs, args.epochs)}
-            readings.append(reading)
-            print(
-                f"lr {lr} batch {batch} dropout {dropout} at {epochs} epochs: diagnosis "
-                f"{reading['diagnosis']}, reference {reading['reference']}",
-                flush=True,
-            )
+        print(f"trained lr {lr} batch {batch} dropout {dropout}", flush=True)
     # An N-epoch run logs what the first N epochs of a longer run of the same seed logged.
-    first = runs[0]
-    short = record(flags(read_at[0], *grid[0]))
+    first, short = runs[0], record(flags(read_at[0], *grid[0]))
     keys = [k for k in short["history"] if k not in ("step", "epoch", "learning_rate")]
     differences = [
         abs(a - b) / max(abs(b), 1e-12)
         for k in keys
         for a, b in zip(first["history"][k][: read_at[0]], short["history"][k], strict=True)
     ]
+    check = {
+        "config": {k: first[k] for k in ("learning_rate", "batch_size", "dropout")},
+        "epochs": read_at[0],
+        "max_relative_difference": max(differences),
+    }
+    return runs, check
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_flags(parser, epochs=30)
+    parser.set_defaults(max_train_samples=6000)
+    parser.add_argument("--learning-rates", default="0.0001,0.001,0.01")
+    parser.add_argument("--batch-sizes", default="32,256")
+    parser.add_argument("--dropouts", default="0,0.5")
+    parser.add_argument("--read-at", default="10,30", help="epochs at which each run is read")
+    parser.add_argument(
+        "--histories",
+        type=Path,
+        default=None,
+        help="read the runs kept in this earlier result instead of training (no new training)",
+    )
+    args = parser.parse_args()
+    read_at = sorted({min(int(e), args.epochs) for e in args.read_at.split(",")})
+    started = time.perf_counter()
+    if args.histories:
+        earlier = json.loads(args.histories.read_text())
+        runs, check = earlier["runs"], earlier["prefix_check"]
+        trained = {"histories_from": earlier["finished"], "trained_minutes": earlier["minutes"]}
+    else:
+        runs, check = train_grid(args, read_at)
+        trained = {"trained_minutes": (time.perf_counter() - started) / 60}
+    readings = []
+    for run in runs:
+        config = {k: run[k] for k in ("learning_rate", "batch_size", "dropout")}
+        for epochs in read_at:
+            reading = {**config, **read(run["history"], epochs, args.epochs)}
+            readings.append(reading)
+            print(
+                f"lr {config['learning_rate']} batch {config['batch_size']} dropout "
+                f"{config['dropout']} at {epochs} epochs: diagnosis {reading['diagnosis']}, "
+                f"reference {reading['reference']}",
+                flush=True,
+            )
     pairs = [(r["diagnosis"], r["reference"]) for r in readings]
     agreement = sum(a == b for a, b in pairs) / len(pairs)
     result = {
@@ -144,12 +178,9 @@ def main() -> int:
         "confusion_axes": "rows: diagnosis (tracking.diagnosis); columns: reference_reading",
         "disagreements": [r for r in readings if r["diagnosis"] != r["reference"]],
         "readings": readings,
-        "prefix_check": {
-            "config": {k: first[k] for k in ("learning_rate", "batch_size", "dropout")},
-            "epochs": read_at[0],
-            "max_relative_difference": max(differences),
-        },
+        "prefix_check": check,
         "minutes": (time.perf_counter() - started) / 60,
+        **trained,
         "targets": {"agreement_at_least": TARGET, "met": agreement >= TARGET},
         "runs": runs,
     }

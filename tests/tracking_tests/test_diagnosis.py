@@ -91,6 +91,15 @@ def test_a_noisy_but_falling_validation_loss_is_still_improving() -> None:
     assert d.label == "still_improving"
 
 
+def test_a_steady_descent_whose_last_epochs_stall_is_still_improving() -> None:
+    val = [0.25 + 0.8 * math.exp(-e / 8) for e in range(27)]  # 0.32 .. 0.28 over steps 17-26
+    val += [val[-1] + 0.004, val[-1] + 0.001, val[-1] + 0.003]  # the last 3 do not beat step 26
+    d = diagnose({"loss": [falling(e) for e in STEPS], "val_loss": val})
+    # The last 3 epochs alone say nothing, but the last third descends steadily, by 11.5 % of the
+    # best value along its fitted line: still improving, as a person reads the curve.
+    assert d.label == "still_improving" and d.recommended_epochs == 38
+
+
 def test_an_exponential_approach_to_the_floor_has_converged() -> None:
     # 0.1 + exp(-e/3) improves by under 1e-4 over the last epochs, far below 1 % of 0.1.
     d = diagnose(

@@ -19,7 +19,9 @@ The first rule that matches gives the label:
 4. ``still_improving``: the monitored value's best is in the last ``IMPROVING_TAIL`` epochs and
    clearly beats all earlier ones, or its ``WINDOW``-epoch mean clearly improved over the last
    ``WINDOW`` epochs. Clearly = by more than ``NOISE_FACTOR`` x the noise and ``MIN_GAIN`` of the
-   best value (of 1 - accuracy for accuracy: the error rate). Train for n + max(patience,
+   best value (of 1 - accuracy for accuracy: the error rate). Or the run's last third (at least
+   ``TREND_EPOCHS`` epochs) descends steadily (``trend_t`` at most -``TREND_T``) by more than
+   ``TREND_GAIN`` of the best value along its fitted line. Train for n + max(patience,
    ``EXTRA_SHARE`` x n).
 5. ``converged``: anything else, a noisy plateau included. Train for the monitor's best epoch.
 
@@ -40,6 +42,7 @@ import numpy as np
 
 from tracking.diagnosis._curves import (
     MIN_TREND_EPOCHS,
+    TREND_EPOCHS,
     TREND_T,
     WINDOW,
     Rise,
@@ -54,14 +57,15 @@ from tracking.diagnosis._curves import (
 
 DiagnosisLabel = Literal["still_improving", "converged", "overfitting", "underfitting", "diverged"]
 
-DIVERGE_SHARE = 0.1
-NEAR_ZERO = 0.1
+DIVERGE_SHARE = 0.1  # a training-loss rise above this share of its scale is divergence
+NEAR_ZERO = 0.1  # a lowest below this share of the scale is near zero (a climb there: wobble)
 BLOW_UP_FACTOR = 10.0
 UNDERFIT_RATIO = 0.9
 IMPROVING_TAIL = 2
 MIN_GAIN = 0.01
+TREND_GAIN = 0.05  # a steady descent over the run's last third gains at least this share
 EXTRA_SHARE = 0.25
-UNSTABLE_RISE = 0.5
+UNSTABLE_RISE = 0.5  # above (1 + this) x the lowest so far: the training loss wobbles or jumps
 DISAGREEMENT_EPOCHS = 3
 
 
@@ -131,10 +135,12 @@ def verdict(c: Curves, stop_reason: str | None, patience: int) -> Verdict:
 
 
 def divergence(c: Curves, stop_reason: str | None) -> NonFinite | TrainingRose | BlewUp | None:
+    """Why rule 1 matches (None also when only ``stop_reason`` says so), or None."""
     loss, val = c.loss, c.val
     if (step := finite_epochs(loss, val)) < len(loss):
-        key = "loss" if val is None or not np.isfinite(loss[step]) else "val_loss"
-        return NonFinite(step, key, float(loss[step] if key == "loss" else val[step]))  # type: ignore[index]
+        if val is None or not np.isfinite(loss[step]):
+            return NonFinite(step, "loss", float(loss[step]))
+        return NonFinite(step, "val_loss", float(val[step]))
     if stop_reason == "diverged":
         return None
     if (rose := training_rose(loss)) is not None:
@@ -176,6 +182,7 @@ def kept_falling(loss: np.ndarray, val: np.ndarray) -> bool:
 
 
 def still_improving(lower_better: np.ndarray) -> bool:
+    """Rule 4 (module docstring) on the monitored values, lower is better."""
     n, tail = len(lower_better), IMPROVING_TAIL
     if n < MIN_TREND_EPOCHS:
         return int(np.argmin(lower_better)) == n - 1
@@ -183,9 +190,17 @@ def still_improving(lower_better: np.ndarray) -> bool:
     if clear_gain(gain, lower_better, MIN_GAIN):
         return True
     means = smooth(lower_better)
-    return len(means) > WINDOW and clear_gain(
+    if len(means) > WINDOW and clear_gain(
         float(means[-1 - WINDOW] - means[-1]), lower_better, MIN_GAIN
-    )
+    ):
+        return True
+    # A slow, steady descent whose last few epochs happen to stall: the last third's trend.
+    recent = lower_better[-max(TREND_EPOCHS, math.ceil(n / 3)) :]
+    if len(recent) < TREND_EPOCHS or trend_t(recent) > -TREND_T:
+        return False
+    x = np.arange(len(recent))
+    fitted_gain = -float(np.polyfit(x, recent, 1)[0]) * (len(recent) - 1)
+    return fitted_gain > TREND_GAIN * abs(float(lower_better.min()))
 
 
 def unstable(loss: np.ndarray) -> Unstable | None:
