@@ -42,12 +42,13 @@ lint: setup
 	$(BIN)/ruff format --check src pipelines tests benchmarks
 	$(BIN)/mypy
 
-bench: setup        ## the benchmarks on full MNIST (about 40 minutes on 2 cores), then the README table
+bench: setup        ## the benchmarks on MNIST (about an hour on 2 cores), then the README table
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/pruning.py
 	$(BIN)/python benchmarks/hyperband.py
 	$(BIN)/python benchmarks/hyperband.py --epochs 10 --out benchmarks/results/hyperband-max10.json
 	$(BIN)/python benchmarks/champion.py
+	$(BIN)/python benchmarks/diagnosis_agreement.py
 	$(BIN)/python benchmarks/report.py
 
 clean:

@@ -120,12 +120,22 @@ def workers(r: dict[str, Any]) -> tuple[str, str, str, str]:
     return "Scale-out (`benchmarks/workers.py`)", measured, "flat memory when recycled", "n/a"
 
 
+def diagnosis_agreement(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    measured = (
+        f"{r['n_readings']} readings of {r['n_trainings']} real trainings (read at "
+        f"{', '.join(str(e) for e in r['read_at'])} epochs): the diagnosis agrees with the "
+        f"separate reference reading on {_pct(r['agreement'])}"
+    )
+    return "Diagnosis agreement", measured, ">= 90 %", _met(r["targets"]["met"])
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str, str]]] = {
     "overhead": overhead,
     "pruning": pruning,
     "hyperband": hyperband,
     "champion": champion,
     "workers": workers,
+    "diagnosis_agreement": diagnosis_agreement,
 }
 
 

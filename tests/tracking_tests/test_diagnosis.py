@@ -91,6 +91,15 @@ def test_a_noisy_but_falling_validation_loss_is_still_improving() -> None:
     assert d.label == "still_improving"
 
 
+def test_a_steady_descent_whose_last_epochs_stall_is_still_improving() -> None:
+    val = [0.25 + 0.8 * math.exp(-e / 8) for e in range(27)]  # 0.32 .. 0.28 over steps 17-26
+    val += [val[-1] + 0.004, val[-1] + 0.001, val[-1] + 0.003]  # the last 3 do not beat step 26
+    d = diagnose({"loss": [falling(e) for e in STEPS], "val_loss": val})
+    # The last 3 epochs alone say nothing, but the last third descends steadily, by 11.5 % of the
+    # best value along its fitted line: still improving, as a person reads the curve.
+    assert d.label == "still_improving" and d.recommended_epochs == 38
+
+
 def test_an_exponential_approach_to_the_floor_has_converged() -> None:
     # 0.1 + exp(-e/3) improves by under 1e-4 over the last epochs, far below 1 % of 0.1.
     d = diagnose(
@@ -182,6 +191,63 @@ def test_diverged_when_the_training_loss_itself_rises() -> None:
     assert d.summary.startswith("Training diverged: training loss rose 361% after its lowest at")
 
 
+def test_diverged_when_the_training_loss_grows_tenfold() -> None:
+    loss = [falling(e) if e < 10 else 0.1 * 10 ** ((e - 9) / 20) for e in STEPS]  # 0.1 -> 1.0
+    d = diagnose({"loss": loss, "val_loss": [v + 0.05 for v in loss]})
+    assert d.label == "diverged" and d.recommended_epochs == 10
+    # The rise is judged against the curve's scale: most of the way back to epoch 1's 1.0.
+    assert d.summary.startswith(
+        "Training diverged: training loss rose 900% after its lowest at epoch 10 (0.1 to 1: 79% "
+        "of epoch 1's 1)"
+    )
+
+
+def test_diverged_when_the_training_loss_climbs_from_its_start() -> None:
+    climbing = [0.5 + 0.002 * e for e in STEPS]  # never below epoch 1's 0.5
+    d = diagnose({"loss": climbing, "val_loss": [v + 0.1 for v in climbing]})
+    # Only 10 % of its scale, but a loss that ends above where it started has not trained.
+    assert d.label == "diverged" and d.recommended_epochs == 1
+    assert d.summary.startswith("Training diverged: training loss climbed 12% from epoch 1 (0.5)")
+
+
+def test_a_wobble_of_the_training_loss_near_its_floor_is_noise_not_divergence() -> None:
+    # Falls from 1.0 to 0.0006 at step 15, then drifts up eightfold to 0.0048 at step 29: a
+    # clear, steady rise, but 0.4 % of epoch 1's 1.0 (issue 17's case).
+    wobbling = [0.6**e for e in range(15)]
+    wobbling += [0.0005 + 0.0003 * i + 0.0001 * (-1) ** i for i in range(15)]
+    d = diagnose({"loss": wobbling, "val_loss": [floor_at_step_10(e) for e in STEPS]})
+    # The label reads the validation loss; the wobble is a secondary finding, said after it.
+    assert d.label == "converged" and d.recommended_epochs == 11
+    assert d.secondary == ("training_loss_wobbles",)
+    assert d.summary.split("\n\n")[1] == (
+        "The training loss wobbles near its floor after epoch 16 (lowest 0.0006, up to 0.0048 at "
+        "epoch 30: 0.4% of epoch 1's 1, noise rather than divergence); a lower learning rate or a "
+        "schedule would steady it."
+    )
+
+
+def test_a_jump_of_the_training_loss_that_recovers_is_said_after_the_label() -> None:
+    jumping = [falling(e) if e != 16 else 0.5 for e in STEPS]
+    d = diagnose({"loss": jumping, "val_loss": [floor_at_step_10(e) for e in STEPS]})
+    # 0.0625 -> 0.5 is 44 % of epoch 1's 1.0: no wobble, but training fell again after it.
+    assert d.label == "converged" and d.secondary == ("training_loss_wobbles",)
+    assert d.summary.split("\n\n")[1].startswith(
+        "The training loss jumped from 0.0625 at epoch 16 to 0.5 at epoch 17 (44% of epoch 1's 1)"
+    )
+
+
+def test_a_noisy_but_steady_climb_after_the_lowest_is_overfitting() -> None:
+    # From step 10 on: +0.002 an epoch under an alternating +-0.02, lowest 0.082 at step 11.
+    val = [
+        floor_at_step_10(e) + 0.002 * max(e - 10, 0) + 0.02 * (-1) ** e * (e >= 10) for e in STEPS
+    ]
+    d = diagnose({"loss": [falling(e) for e in STEPS], "val_loss": val})
+    # The rise of the 3-epoch means (0.032) is within 3 x the noise (0.098), but the slope
+    # after the lowest is 2.3 standard errors up: a trend, as a person reads it.
+    assert d.label == "overfitting" and d.overfitting_from_epoch == 13
+    assert d.recommended_epochs == 12
+
+
 @pytest.mark.parametrize("steps", [30, 31])
 def test_a_noisy_plateau_is_neither_overfitting_nor_improving(steps: int) -> None:
     history = {
@@ -239,7 +305,7 @@ def test_accuracy_improving_after_the_loss_bottom_is_reported() -> None:
     }
     d = diagnose(history)
     assert d.best_epoch_by_loss == 11 and d.best_epoch_by_metric == 30
-    assert d.metric == "accuracy"
+    assert d.metric == "accuracy" and d.secondary == ("best_epochs_disagree",)
     # The second paragraph explains the disagreement.
     assert d.summary.split("\n\n")[1] == (
         "Validation accuracy kept improving until epoch 30 (0.929) although validation loss was "
@@ -247,6 +313,21 @@ def test_accuracy_improving_after_the_loss_bottom_is_reported() -> None:
     )
     # Gap at the best epoch (step 10): accuracy 0.9 + 10/300 minus validation 0.9 + 10/1000.
     assert d.generalization_gap_metric == pytest.approx(10 / 300 - 10 / 1000)
+
+
+def test_a_metric_wandering_on_its_plateau_adds_no_paragraph() -> None:
+    wandering = [0.9 + 0.01 * min(e, 5) + 0.002 * (-1) ** e for e in STEPS]
+    wandering[21] = 0.953  # its best, 11 epochs after the loss's
+    history = {
+        "loss": [falling(e) for e in STEPS],
+        "val_loss": [floor_at_step_10(e) for e in STEPS],
+        "accuracy": wandering,
+        "val_accuracy": wandering,
+    }
+    d = diagnose(history)
+    assert d.best_epoch_by_loss == 11 and d.best_epoch_by_metric == 22
+    # Between the two the accuracy only wanders: no trend, nothing to say.
+    assert d.secondary == () and "\n\n" not in d.summary
 
 
 def test_agreeing_best_epochs_add_no_paragraph() -> None:
