@@ -42,7 +42,7 @@ lint: setup
 	$(BIN)/ruff format --check src pipelines tests benchmarks
 	$(BIN)/mypy
 
-bench: setup        ## the benchmarks on full MNIST (about 40 minutes on 2 cores), then the README table
+bench: setup        ## the benchmarks on full MNIST (about 40 minutes on 2 cores), then benchmarks/README.md's table
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/pruning.py
 	$(BIN)/python benchmarks/hyperband.py
