@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 ARGS ?=
 
-.PHONY: setup run sweep ui dashboard test test-fast test-slow lint bench clean
+.PHONY: setup run sweep ui dashboard test test-fast test-slow lint bench screenshot clean
 
 setup: $(VENV)/.installed
 
@@ -49,6 +49,9 @@ bench: setup        ## the benchmarks on full MNIST (about 40 minutes on 2 cores
 	$(BIN)/python benchmarks/hyperband.py --epochs 10 --out benchmarks/results/hyperband-max10.json
 	$(BIN)/python benchmarks/champion.py
 	$(BIN)/python benchmarks/report.py
+
+screenshot: setup   ## the README's picture, docs/images/mlflow-run.png, from a real run in headless Chromium
+	DOCS_IMAGES=docs/images $(BIN)/python -m pytest -q -m slow tests/pipelines_tests/test_ui_browser.py -k readme_picture
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns optuna.db
