@@ -149,13 +149,21 @@ def _split_comment(line: str) -> tuple[str, str, str]:
 @cache
 def repo_files() -> frozenset[str]:
     """Paths the repo holds (committed or about to be), and every folder above them."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
+    try:  # what git tracks or would add: not .venv, mlruns or other ignored output
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout
+        skip = {".git", ".venv", "build", "mlruns", "mlartifacts", "__pycache__"}
+        listed = [
+            str(p.relative_to(REPO))
+            for p in REPO.rglob("*")
+            if p.is_file() and not skip & set(p.relative_to(REPO).parts)
+        ]
     files = {path for path in listed if path and (REPO / path).exists()}
     folders = {str(parent) for path in files for parent in Path(path).parents if str(parent) != "."}
     return frozenset(files | {f"{folder}/" for folder in folders} | folders)
