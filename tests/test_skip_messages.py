@@ -1,5 +1,5 @@
 """Outside CI, a test that needs PostgreSQL or Chromium is skipped in one line that says how to
-get what is missing, and every run ends with the list of what was skipped (``-rs``); under CI
+get what is missing, and every run ends with the list of what was skipped (``-rfEs``); under CI
 (env ``CI`` set) the same tests fail instead."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from tests.conftest import connect_postgres
 
 
 def test_every_run_lists_what_was_skipped_and_why(request: pytest.FixtureRequest) -> None:
-    # pyproject.toml's addopts: the short summary at the end names each skip and its reason.
-    assert "s" in request.config.option.reportchars
+    # pyproject.toml's addopts: the short summary at the end names each skip and its reason,
+    # besides pytest's default failures and errors.
+    assert set("fEs") <= set(request.config.option.reportchars)
 
 
 def test_no_postgres_skips_with_the_command_that_starts_one(
