@@ -446,7 +446,7 @@ def path_candidates(snippet: Snippet) -> Iterator[str]:
         if "/" not in word or "://" in word or word.startswith(("-", "~", "$", "/")):
             continue
         first = word.split("/")[0]
-        if first in ("", ".", ".."):  # ./mlruns: the working directory's, not the repo's
+        if first in ("", ".", "..", ".venv"):  # ./mlruns, .venv/bin: made where you work
             continue
         if first == "tracking":
             yield f"src/{word}"
