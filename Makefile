@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 ARGS ?=
 
-.PHONY: setup run sweep ui dashboard test test-fast test-slow lint bench clean
+.PHONY: setup run sweep ui dashboard test test-fast test-slow lint bench screenshot clean
 
 setup: $(VENV)/.installed
 
@@ -42,7 +42,7 @@ lint: setup
 	$(BIN)/ruff format --check src pipelines tests benchmarks
 	$(BIN)/mypy
 
-bench: setup        ## the benchmarks on MNIST (about an hour on 2 cores), then the README table
+bench: setup        ## the benchmarks on MNIST (about an hour on 2 cores), then benchmarks/README.md's table
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/pruning.py
 	$(BIN)/python benchmarks/hyperband.py
@@ -50,6 +50,9 @@ bench: setup        ## the benchmarks on MNIST (about an hour on 2 cores), then 
 	$(BIN)/python benchmarks/champion.py
 	$(BIN)/python benchmarks/diagnosis_agreement.py
 	$(BIN)/python benchmarks/report.py
+
+screenshot: setup   ## the README's picture, docs/images/mlflow-run.png, from a real run in headless Chromium
+	DOCS_IMAGES=docs/images $(BIN)/python -m pytest -q -m slow tests/pipelines_tests/test_ui_browser.py -k readme_picture
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns optuna.db

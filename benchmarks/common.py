@@ -27,6 +27,17 @@ def add_data_flags(parser: argparse.ArgumentParser, *, epochs: int) -> None:
     parser.add_argument("--out", type=Path, default=None, help="result JSON (default: results/)")
 
 
+def cpu_model() -> str:
+    """The processor's name (Linux's /proc/cpuinfo ``model name``), else what platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def write_result(name: str, args: argparse.Namespace, result: dict[str, Any]) -> Path:
     """``result`` with the settings, machine and note, as ``results/<name>.json`` or ``--out``."""
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
@@ -34,6 +45,7 @@ def write_result(name: str, args: argparse.Namespace, result: dict[str, Any]) ->
         "benchmark": name,
         "settings": settings,
         "cpus": os.cpu_count(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "note": NOTE,

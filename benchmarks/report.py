@@ -1,10 +1,10 @@
-"""The README's benchmark table, regenerated from ``benchmarks/results/*.json``.
+"""The results table of ``benchmarks/README.md``, regenerated from ``benchmarks/results/*.json``.
 
-    .venv/bin/python benchmarks/report.py [--results DIR] [--readme README.md] [--print]
+    .venv/bin/python benchmarks/report.py [--results DIR] [--readme benchmarks/README.md] [--print]
 
-Replaces what is between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in the README with
-one row per result file found (a benchmark without a result is left out); ``--print`` writes the
-table to stdout instead.
+Replaces what is between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in that file with
+one row per result file found (a benchmark without a result is left out), each dated by the day
+its JSON was written; ``--print`` writes the table to stdout instead.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def _settings(result: dict[str, Any]) -> str:
     parts = [s.get("dataset", "")]
     if s.get("max_train_samples"):
         parts.append(f"{s['max_train_samples']} rows")
+    if result.get("finished"):  # "2026-12-01 08:12 UTC": the day is enough
+        parts.append(str(result["finished"]).split()[0])
     return ", ".join(p for p in parts if p)
 
 
@@ -153,7 +155,7 @@ def render(results: Path) -> str:
 
 def replace_between_markers(text: str, table: str) -> str:
     if START not in text or END not in text:
-        raise ValueError(f"the README has no {START} ... {END} markers")
+        raise ValueError(f"no {START} ... {END} markers to put the table between")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{table}{END}{tail}"
@@ -162,7 +164,7 @@ def replace_between_markers(text: str, table: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--readme", type=Path, default=REPO / "README.md")
+    parser.add_argument("--readme", type=Path, default=REPO / "benchmarks" / "README.md")
     parser.add_argument("--print", action="store_true", help="print the table, change nothing")
     args = parser.parse_args()
     table = render(args.results)

@@ -220,8 +220,8 @@ def require_chromium() -> str:
         else "no `chromium` or `chromium-browser` on PATH"
     )
     message = (
-        f"headless Chromium not found ({where}); "
-        "install Debian's: apt-get update && apt-get install -y chromium"
+        f"no headless Chromium ({where}): install Debian's with `apt-get install chromium` "
+        "(or run `.ci/run`, which does), or set CHROMIUM to a Chromium or Chrome binary"
     )
     if os.environ.get("CI"):  # as tests/conftest.py does for PostgreSQL
         pytest.fail(f"CI is set: {message}", pytrace=False)

@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,19 +56,45 @@ POSTGRES_ADMIN = os.environ.get(
 )
 
 
+def connect_postgres(url: str = POSTGRES_ADMIN) -> Any:
+    """An autocommit connection to the PostgreSQL server at ``url``. Without one the test fails
+    under CI (env CI set) and is skipped elsewhere, in one line saying how to get a server."""
+    import psycopg
+
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(postgres_missing(url, error))
+
+
+def postgres_missing(url: str, error: Exception) -> str:
+    """One line: which server could not be reached, why, and how to get one."""
+    from tracking.redact import redact
+
+    # psycopg: 'connection failed: connection to server at "HOST", port N failed: WHY\n\tHint'
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    why = " ".join(first.rsplit("failed: ", 1)[-1].split())
+    clusters = sorted(Path("/etc/postgresql").glob("*/main"))
+    if not any(word in why.lower() for word in ("refused", "timeout", "no such file")):
+        how = "let user postgres in without a password (trust), as `.ci/run` does"
+    elif clusters:  # Debian's postgresql is installed, its cluster stopped
+        how = f"start it with `pg_ctlcluster {clusters[-1].parent.name} main start` or `.ci/run`"
+    else:
+        how = "install and start it with `.ci/run` (apt-get install postgresql)"
+    return (
+        f"no PostgreSQL at {redact(url)} ({why}): {how}; "
+        "TEST_POSTGRES_URL points the tests at another server"
+    )
+
+
 @pytest.fixture
 def postgres_db() -> Iterator[Callable[[], str]]:
     """A factory of fresh PostgreSQL databases (``postgresql://.../t_<random>``), each dropped
     after the test. The machine's server (127.0.0.1:5432, user postgres, trust auth) is real;
-    without it the test fails in CI and is skipped elsewhere."""
-    import psycopg
-
-    try:
-        admin = psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL at {POSTGRES_ADMIN}: {error}")
+    without it the test fails in CI and is skipped elsewhere (``connect_postgres``)."""
+    admin = connect_postgres()
     created: list[str] = []
 
     def create() -> str:

@@ -109,10 +109,9 @@ def test_champion_reports_trials_minutes_and_test_accuracy(results: Path) -> Non
 
 
 def test_report_renders_a_row_per_result_between_the_markers(results: Path) -> None:
-    readme = results / "README.md"
-    readme.write_text(
-        "# x\n\n## Benchmarks\n\n<!-- bench:start -->\nold\n<!-- bench:end -->\nend\n"
-    )
+    page = results / "README.md"  # a copy of benchmarks/README.md, the file report.py rewrites
+    page.write_text((BENCH / "README.md").read_text())
+    before = page.read_text()
     done = subprocess.run(
         [
             sys.executable,
@@ -120,17 +119,38 @@ def test_report_renders_a_row_per_result_between_the_markers(results: Path) -> N
             "--results",
             str(results),
             "--readme",
-            str(readme),
+            str(page),
         ],
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    text = readme.read_text()
-    assert "old" not in text and text.endswith("<!-- bench:end -->\nend\n")
-    rows = [line for line in text.splitlines() if re.search(r"`[\w-]+\.json`", line)]
+    text = page.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    # Only the table between the markers changed.
+    assert text.split(start)[0] == before.split(start)[0]
+    assert text.split(end)[1] == before.split(end)[1]
+    table = text.split(start)[1].split(end)[0]
+    rows = [line for line in table.splitlines() if re.search(r"`[\w-]+\.json`", line)]
     expected = {"overhead.json", "pruning.json", "champion.json"}
     if (results / "hyperband.json").exists():
         expected.add("hyperband.json")
     assert sorted(re.search(r"`([\w-]+\.json)`", row).group(1) for row in rows) == sorted(expected)
     assert all(row.count(" | ") == 3 for row in rows)  # four cells: no stray pipe in a figure
+    # Each row is dated by the day its JSON was written.
+    assert all(re.search(r"\d{4}-\d{2}-\d{2}; `", row) for row in rows), rows
+
+
+def test_benchmarks_readme_holds_the_table_report_renders() -> None:
+    # report.py rewrites benchmarks/README.md by default; the committed table is up to date.
+    sys.path.insert(0, str(BENCH))
+    try:
+        import report
+    finally:
+        sys.path.remove(str(BENCH))
+    text = (BENCH / "README.md").read_text()
+    assert text.count("<!-- bench:start -->") == text.count("<!-- bench:end -->") == 1
+    assert report.replace_between_markers(text, report.render(BENCH / "results")) == text, (
+        "benchmarks/README.md's table is not what benchmarks/report.py renders from "
+        "benchmarks/results/: run it"
+    )

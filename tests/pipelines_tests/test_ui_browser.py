@@ -10,6 +10,7 @@ texts of its rendered DOM and keeps a screenshot (``$UI_SCREENSHOT_DIR``, else
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class UI:
     optuna_storage: str
     training_run: Run  # the run behind digits-mlp version 1
     parent_run: Run  # the sweep's parent run
+    picture_run: Run  # a longer training, not registered: the README's picture
     shots: Path
 
     def run_url(self, run: Run, tab: str = "") -> str:
@@ -59,8 +61,18 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
         cwd=work,
         tracking_uri=store,
     )
+    # The README's picture: long enough to show the best epoch before the end, the rest shaded.
+    picture = ("--dataset", "digits", "--hidden-units", "256,128", "--dropout", "0")
+    picture += ("--epochs", "30", "--patience", "30", "--batch-size", "16")
+    picture += ("--learning-rate", "0.002")
+    browser.run_pipeline(
+        "pipelines.train", *picture, "--registered-model-name", "", cwd=work, tracking_uri=store
+    )
     client = MlflowClient(tracking_uri=store, registry_uri=store)
     training_run = client.get_run(client.get_model_version(MODEL, "1").run_id)
+    (picture_run,) = client.search_runs(
+        [training_run.info.experiment_id], filter_string="params.hidden_units = '256,128'"
+    )
     (parent_run,) = client.search_runs(
         [training_run.info.experiment_id], filter_string="tags.`sweep.role` = 'parent'"
     )
@@ -96,6 +108,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
             optuna_storage,
             training_run,
             parent_run,
+            picture_run,
             browser.screenshot_dir(),
         )
 
@@ -158,6 +171,40 @@ def test_run_artifacts_tab_lists_and_previews_the_plots(ui: UI) -> None:
         f"{ui.mlflow_url}/get-artifact?path=plots/loss_curve.png&run_uuid={run.info.run_id}"
     )
     assert status == 200 and body == local.read_bytes()
+
+
+def without_side_panel(png: Path) -> None:
+    """Crop the MLflow UI's assistant panel (open on a first visit) off a screenshot: cut at
+    the right edge of the page's main card, the first pixel right of the middle that is not
+    white in the card's top rows. A screenshot without such an edge is left as it is."""
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(png)
+    width = pixels.shape[1]
+    top = pixels[12:20, width // 2 :, :3].min(axis=(0, 2))  # darkest channel per column
+    edges = (top < 0.97).nonzero()[0]
+    if len(edges) and edges[0] > 0:
+        matplotlib.image.imsave(png, pixels[:, : width // 2 + int(edges[0]) + 8])
+
+
+def test_readme_picture_is_a_run_page_with_its_curves(ui: UI) -> None:
+    run = ui.picture_run
+    assert len(ui.client.get_metric_history(run.info.run_id, "val_loss")) >= 10  # a real curve
+    expected = [run.info.run_name, "Artifacts", "plots", "loss_curve.png", "plots/loss_curve.png"]
+    # `make screenshot` (DOCS_IMAGES=docs/images) writes the README's picture; else build/.
+    docs = os.environ.get("DOCS_IMAGES")
+    folder = (browser.REPO / docs) if docs else ui.shots
+    page = browser.look(
+        ui.run_url(run, "artifacts/plots/loss_curve.png"),
+        expected,
+        screenshot=folder / "mlflow-run.png",
+        window=(1400, 640),  # the page down to the end of the plot
+    )
+    assert_shows(page, expected)
+    # the learning curve the run logged is on the page, as an image the browser loaded
+    assert re.search(r'<img alt="plots/loss_curve.png" src="blob:', page.dom), page.dom[-3000:]
+    without_side_panel(folder / "mlflow-run.png")
+    print(f"wrote {folder / 'mlflow-run.png'}")
 
 
 def test_registered_model_page_lists_versions_and_champion(ui: UI) -> None:
