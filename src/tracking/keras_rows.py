@@ -159,13 +159,18 @@ class KerasRows:
             values = values.reshape((1, *shape))  # one row without the first axis: an image
             per_row = wanted
         if values.ndim == 0 or per_row != wanted:
-            got = "a single value" if values.ndim == 0 else f"rows of shape {values.shape[1:]}"
+            got = (
+                "a single value"
+                if values.ndim == 0
+                else (f"{per_row} values per row (rows of shape {values.shape[1:]})")
+            )
             takes = (
                 f"{wanted} columns ({', '.join(self.columns)})"
                 if self.columns
-                else f"{wanted} values per row (shape {shape}, or any shape of as many values)"
+                else f"{wanted} values per row (its input shape {shape}, or any row shape of "
+                f"{wanted} values)"
             )
-            raise bad_input(f"got {got}, {per_row} values per row; the model takes {takes}")
+            raise bad_input(f"got {got}; the model takes {takes}")
         return values.reshape((len(values), *shape))
 
 

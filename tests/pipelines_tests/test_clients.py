@@ -119,7 +119,7 @@ def _semicolons(frame: pd.DataFrame) -> pd.DataFrame:
         ("wine-main", lambda d: d.rows.drop(columns="alcohol"), "missing column 'alcohol'"),
         ("wine-main", lambda d: d.features.to_numpy()[:, :12], "the model takes 13 columns"),
         ("wine-main", lambda d: d.rows.assign(alcohol="strong"), "column 'alcohol' holds"),
-        ("mnist-main", lambda d: d.rows[:, :27], "rows of shape (27, 28), 756 values per row"),
+        ("mnist-main", lambda d: d.rows[:, :27], "got 756 values per row (rows of shape (27, 28))"),
         ("digits-sweep", lambda d: [["eight"] + [0] * 63], "could not convert string"),
         ("diabetes-main", lambda d: _semicolons(d.rows), "separated by ';' or tabs"),
     ],

@@ -55,7 +55,7 @@ def bad_body(data: Data) -> tuple[dict[str, Any], str]:
         missing = f"missing column '{data.features.columns[0]}'"
         return {"dataframe_split": frame.to_dict(orient="split")}, missing
     short = data.rows.reshape(len(data.rows), -1)[:2, :-1]
-    return {"inputs": short.tolist()}, f"{short.shape[1]} values per row; the model takes"
+    return {"inputs": short.tolist()}, f"got {short.shape[1]} values per row"
 
 
 def check_predictions(
