@@ -16,6 +16,7 @@ import mlflow
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PyFuncModel
 
 from tracking.data import Dataset
 from tracking.logged_model import class_values
@@ -24,12 +25,12 @@ from tracking.scoring import Score, score_pyfunc
 log = logging.getLogger(__name__)
 
 
-def load_model(model_uri: str) -> mlflow.pyfunc.PyFuncModel:
+def load_model(model_uri: str) -> PyFuncModel:
     """``model_uri`` through ``mlflow.pyfunc`` (raises MlflowException or OSError if absent)."""
     return mlflow.pyfunc.load_model(model_uri)
 
 
-def score(model: mlflow.pyfunc.PyFuncModel, dataset: Dataset) -> Score:
+def score(model: PyFuncModel, dataset: Dataset) -> Score:
     return score_pyfunc(model, dataset)
 
 
@@ -48,7 +49,7 @@ def evaluation_data(dataset: Dataset, label: str) -> tuple[Any, Any]:
 
 
 def log_mlflow_evaluation(
-    run_id: str, model: mlflow.pyfunc.PyFuncModel, dataset: Dataset, *, label: str
+    run_id: str, model: PyFuncModel, dataset: Dataset, *, label: str
 ) -> dict[str, float]:
     """Run ``mlflow.models.evaluate`` into ``run_id``; its metrics (empty for a version logged
     before the model returned labels: MLflow's evaluator cannot read probabilities)."""

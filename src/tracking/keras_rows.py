@@ -151,9 +151,9 @@ class KerasRows:
             ) from None
 
     def _shaped(self, values: np.ndarray) -> np.ndarray:
-        shape = self.shape
-        if not shape or any(d is None for d in shape):
+        if not self.shape or any(d is None for d in self.shape):
             return values
+        shape = tuple(int(d or 0) for d in self.shape)
         per_row, wanted = math.prod(values.shape[1:]), math.prod(shape)
         if values.ndim and per_row != wanted and values.size == wanted:
             values = values.reshape((1, *shape))  # one row without the first axis: an image

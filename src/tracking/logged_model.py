@@ -36,8 +36,8 @@ LOADER = "keras_rows"  # the loader module's name inside the model (code/keras_r
 def class_values(class_names: Sequence[str]) -> list[int | float | str]:
     """The labels as the training data held them, from their names: all ints, all numbers, or
     all text (as pandas reads a label column back from a CSV; digits and MNIST are ints)."""
-    names = [str(n) for n in class_names]
-    if names and all(re.fullmatch(r"[+-]?\d+", n) for n in names):
+    names: list[int | float | str] = [str(n) for n in class_names]
+    if names and all(re.fullmatch(r"[+-]?\d+", str(n)) for n in names):
         return [int(n) for n in names]
     try:
         return [float(n) for n in names]

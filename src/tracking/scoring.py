@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import mlflow.pyfunc
 import numpy as np
+from mlflow.pyfunc import PyFuncModel
 from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, r2_score
 
 from tracking.data import Dataset
@@ -59,7 +60,7 @@ def score_model_uri(model_uri: str, dataset: Dataset) -> Score:
     return score_pyfunc(mlflow.pyfunc.load_model(model_uri), dataset)
 
 
-def score_pyfunc(model: mlflow.pyfunc.PyFuncModel, dataset: Dataset) -> Score:
+def score_pyfunc(model: PyFuncModel, dataset: Dataset) -> Score:
     """A loaded model on the test split's raw rows; a classifier's probabilities (the loss
     needs them) through its ``output`` switch, which versions logged before it lack: their
     ``predict`` returned probabilities."""
