@@ -41,6 +41,7 @@ OUTPUT = "output"  # the params switch of a classifier
 LABELS, PROBABILITIES = "labels", "probabilities"
 BATCH_SIZE = 1024
 NUMERIC_KINDS = "biuf"  # bool, int, unsigned, float
+NOT_NUMBERS = "cmMV"  # complex, timedelta, datetime, raw bytes: refused, not cast
 
 
 def bad_input(message: str) -> MlflowException:
@@ -74,11 +75,11 @@ class KerasRows:
         x = self.rows(data)
         if index is not None and len(index) != len(x):
             index = None
-        if len(x) == 0:
+        if len(x) == 0:  # Keras refuses an empty batch
             outputs = np.zeros((0, max(len(self.classes), 1)), np.float32)
         else:
             outputs = np.asarray(self.model.predict(x, batch_size=BATCH_SIZE, verbose=0))
-        outputs = outputs.reshape(len(x), -1)
+            outputs = outputs.reshape(len(x), -1)
         if not len(self.classes):
             return outputs[:, 0] if outputs.shape[1] == 1 else outputs
         if output == PROBABILITIES:
@@ -142,6 +143,11 @@ class KerasRows:
     def _numbers(self, values: np.ndarray, what: str) -> np.ndarray:
         if values.dtype.kind in NUMERIC_KINDS:
             return values.astype(self.dtype, copy=False)
+        if values.dtype.kind in NOT_NUMBERS:
+            raise bad_input(
+                f"{what} holds values that are not numbers ({values.dtype}); the model takes "
+                "numbers of any int or float dtype"
+            )
         try:
             return values.astype(self.dtype)
         except (TypeError, ValueError) as error:
