@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import pytest
 from click.testing import CliRunner
 from mlflow.models.cli import commands
@@ -56,6 +57,7 @@ def test_mlflow_models_predict_scores_csv_and_json(
 ) -> None:
     registered = zoo[model_id]
     path = request_file(registered, content_type, zoo.directory)
+    keras.utils.enable_interactive_logging()  # as in a user's process (training turned it off)
     result = CliRunner().invoke(commands, predict_args(registered, path, content_type))
     assert result.exit_code == 0, (result.output[-2000:], result.exception)
     answer = json.loads(result.stdout)  # nothing else on stdout
