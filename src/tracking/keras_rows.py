@@ -107,7 +107,21 @@ class KerasRows:
             except ValueError as error:  # ragged nested lists
                 raise bad_input(f"could not read the rows as an array ({error})") from None
             values = self._numbers(values, "the input")
+        self._refuse_missing(values)
         return self._shaped(values)
+
+    def _refuse_missing(self, values: np.ndarray) -> None:
+        """An empty cell (NaN) would make every probability NaN and the label the first class."""
+        if values.dtype.kind != "f" or values.ndim == 0 or values.size == 0:
+            return
+        missing = np.isnan(values.reshape(len(values), -1))
+        if not missing.any():
+            return
+        rows = np.flatnonzero(missing.any(axis=1))
+        where = f"{len(rows)} row(s), the first at position {rows[0]}"
+        if self.columns and missing.shape[1] == len(self.columns):
+            where += f", in column {self.columns[int(missing[rows[0]].argmax())]!r}"
+        raise bad_input(f"missing values (NaN) in {where}; fill them or drop those rows")
 
     def _frame_values(self, frame: pd.DataFrame) -> np.ndarray:
         if self.columns:

@@ -89,6 +89,11 @@ def test_probabilities_one_switch_away(pixel_model: KerasRows) -> None:
         ([[1, 2], [3]], None, "could not read the rows as an array"),
         (np.zeros((1, 3)), {"output": "odds"}, "params output='odds' is not one of labels"),
         (np.zeros((1, 3), "complex64"), None, "the input holds values that are not numbers"),
+        (
+            pd.DataFrame({"alcohol": [1, 2], "pH": [3, None], "od280/od315": [1, 1]}),
+            None,
+            "missing values (NaN) in 1 row(s), the first at position 1, in column 'pH'",
+        ),
     ],
 )
 def test_bad_input_is_invalid_parameter_value_naming_it(
