@@ -81,7 +81,7 @@ PROFILED = (
     "utils.py:_validate_and_get_model_code_path",
     "validation.py:_validate_prediction_input",
     "model.py:load_input_example",
-    "tensorflow/__init__.py:_load_pyfunc",
+    "keras_rows.py:_load_pyfunc",
     "pyfunc/__init__.py:predict",
     "artifact_repo.py:log_artifacts",
     "registry.py:register",

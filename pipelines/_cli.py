@@ -11,10 +11,8 @@ import argparse
 import dataclasses
 import logging
 import os
-import re
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from types import FrameType
@@ -93,34 +91,13 @@ def setup() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-# What TensorFlow's C++ side prints on stderr while it is imported, on CPUs where oneDNN is on by
-# default (AMX/AVX-512 Xeons), whatever TF_CPP_MIN_LOG_LEVEL says: absl's preamble, the oneDNN
-# notice and the instruction-set advice. None of it is something a user can act on.
-_TENSORFLOW_NOTICES = re.compile(
-    r"absl::InitializeLog\(\) is called|\] oneDNN custom operations are on|cpu_feature_guard"
-    r"|rebuild TensorFlow with the appropriate compiler flags"
-)
-
-
 def import_tensorflow() -> None:
     """Import TensorFlow with its C++ start-up notices filtered out of stderr (fd 2); every
-    other line it writes there is passed on unchanged, after the import."""
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text = captured.read().decode(errors="replace")
-            kept = [line for line in text.splitlines(True) if not _TENSORFLOW_NOTICES.search(line)]
-            sys.stderr.write("".join(kept))
-            sys.stderr.flush()
+    other line it writes there is passed on unchanged, after the import. The same function
+    loads a logged model (``tracking.keras_rows``, shipped with it)."""
+    from tracking.keras_rows import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
 
 
 def import_roots() -> list[str]:

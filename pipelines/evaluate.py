@@ -3,7 +3,8 @@
 Works with any URI MLflow resolves (``models:/mnist-mlp@champion``, ``models:/mnist-mlp/3``,
 ``runs:/<id>/model``). The data flags are the training ones that pick and split the data
 (``tracking.config.DATA_FIELDS``), so the test split is the one the model was scored on when it
-was trained. The score is logged as an MLflow run.
+was trained. The score is logged as an MLflow run, with what ``mlflow.models.evaluate`` logs
+(its standard metrics and plots for a classifier or a regressor; ``tracking.evaluation``).
 """
 
 from __future__ import annotations
@@ -51,27 +52,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     import keras
     from mlflow.exceptions import MlflowException
 
+    from tracking import evaluation
     from tracking.data import load_dataset
-    from tracking.scoring import score_model_uri
     from tracking.tracker import Tracker
 
     dataset = load_dataset(data_config)
-    keras.utils.disable_interactive_logging()  # no progress bar from the model's predict()
+    keras.utils.disable_interactive_logging()  # no progress bar from an older model's predict()
     try:
-        score = score_model_uri(options.model_uri, dataset)
+        model = evaluation.load_model(options.model_uri)
     except (MlflowException, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
         return _cli.fail(
             f"model_uri={options.model_uri!r} could not be loaded ({first_line}); pass a "
             "registered model alias or version such as models:/mnist-mlp@champion"
         )
+    score = evaluation.score(model, dataset)
     tracker = Tracker()
     run_id = tracker.start_run(f"evaluate-{dataset.name}")
     with tracker.ending(run_id):
         data_params = {k: getattr(data_config, k) for k in DATA_FIELDS}
         tracker.log_params(run_id, {"model_uri": options.model_uri, **data_params})
         tracker.log_metrics(run_id, score.metrics)
+        theirs = evaluation.log_mlflow_evaluation(
+            run_id, model, dataset, label=data_config.label_column
+        )
     print(f"{options.model_uri}: {score.describe()} on {score.n_test} {dataset.name} test rows")
+    if theirs:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in theirs.items() if k != "example_count")
+        print(f"mlflow.models.evaluate: {shown}")
     return 0
 
 

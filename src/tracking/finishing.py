@@ -22,7 +22,6 @@ from tracking.callbacks import BestWeights
 from tracking.config import TrainConfig
 from tracking.data import Dataset
 from tracking.diagnosis import Diagnosis
-from tracking.model import predictor
 from tracking.scoring import score_predictions
 from tracking.tags import StopReason
 from tracking.tracker import Tracker
@@ -82,9 +81,9 @@ def finish(
             test, drawn = score_test(tracker, run_id, model, dataset, pool)
             summary.update(test)
             tracker.log_dict(run_id, dataset.scaling(), "preprocessing.json")
-            model_uri = tracker.log_model(
+            model_uri = tracker.log_model(  # a DataFrame example: the CSV's columns by name
                 run_id,
-                predictor(model, dataset.feature_names),
+                model,
                 dataset.model_input(dataset.x_test[:5]),
                 class_names=dataset.class_names,
                 label=dataset.label_name,

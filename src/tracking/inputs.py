@@ -1,10 +1,11 @@
 """What a logged model takes as input, known before any data is loaded (standard library only).
 
-A CSV model takes a DataFrame of raw rows: one named input per feature column, in any order
-(extra columns, such as the label, are ignored). An image model takes a float32 tensor of raw
-pixels, ``(n, 784)`` for MNIST or ``(n, 64)`` for digits. ``expected_inputs`` tells it from the
-parameters alone, so registering into a model whose versions take other inputs is refused
-before training (``tracking.registry``).
+A CSV model takes raw rows with its feature columns by name, in any order (extra columns, such
+as the label, are ignored). An image model takes rows of raw pixels, 784 values per row for
+MNIST, 64 for digits. Either in any int or float dtype (``tracking.keras_rows``); versions logged
+before that took one dtype only, which their signature says (``dtype``). ``expected_inputs``
+tells it from the parameters alone, so registering into a model whose versions take other
+inputs is refused before training (``tracking.registry``).
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ PIXELS = {"mnist": 784, "digits": 64}
 
 
 class ModelInputs(NamedTuple):
-    columns: tuple[str, ...]  # the named inputs (CSV columns); () for a tensor of pixels
+    columns: tuple[str, ...]  # the named inputs (CSV columns); () for rows of pixels
     width: int  # values per row
+    dtype: str = ""  # "": any int or float dtype; else the one dtype the signature enforces
 
     def describe(self) -> str:
         if not self.columns:
-            return f"a float32 tensor of {self.width} raw pixel values per row"
+            if self.dtype:
+                return f"a {self.dtype} tensor of {self.width} raw pixel values per row"
+            return f"rows of {self.width} raw values (pixels as stored), any int or float dtype"
         shown = ", ".join(self.columns[:6]) + (", ..." if len(self.columns) > 6 else "")
-        return f"rows with {self.width} named columns ({shown})"
+        dtype = f"{self.dtype} only" if self.dtype else "any int or float dtype"
+        return f"rows with {self.width} named columns ({shown}), {dtype}"
 
     def differs_from(self, other: ModelInputs) -> bool:
         """Another input signature: other column names (in any order), or another width."""

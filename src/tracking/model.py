@@ -1,21 +1,16 @@
-"""The Sequential MLP of the Keras tutorials, built from a TrainConfig, and the whole predictor.
+"""The Sequential MLP of the Keras tutorials, built from a TrainConfig: the whole predictor.
 
 The model scales its raw input itself (its first layer), so what is trained, scored and logged
-takes rows as stored: pixels 0..255, or a CSV's values. ``predictor`` adds named inputs for a
-CSV's columns, so the logged model takes a DataFrame of raw rows.
+takes rows as stored: pixels 0..255, or a CSV's values (its columns by name are matched by the
+logged model's python_function wrapper, ``tracking.keras_rows``).
 """
 
 from __future__ import annotations
-
-import warnings
-from collections.abc import Sequence
 
 import keras
 import numpy as np
 
 from tracking.config import TrainConfig
-
-JOINED = "concatenated_columns"  # the predictor's layer that joins the named inputs
 
 
 def build_model(
@@ -72,28 +67,6 @@ def build_model(
         metrics=list(config.keras_metrics),
     )
     return model
-
-
-def predictor(model: keras.Model, columns: Sequence[str]) -> keras.Model:
-    """The model as it is logged: one named input per CSV column, (n, 1) each, in any order.
-
-    MLflow's tensorflow flavour takes tensor signatures only; named tensors are how a DataFrame
-    of raw rows reaches the model (pyfunc and REST alike). Keras matches them by the keys of the
-    inputs dict, the column names; each Input layer has that name too unless Keras forbids it
-    ('/') or the name is taken inside the predictor (then ``column_<i>``, and Keras warns).
-    Without columns: the model itself.
-    """
-    if not columns:
-        return model
-    taken = {model.name, JOINED}
-    inputs = {
-        c: keras.Input(shape=(1,), name=c if "/" not in c and c not in taken else f"column_{i}")
-        for i, c in enumerate(columns)
-    }
-    joined = keras.layers.Concatenate(name=JOINED)([inputs[c] for c in columns])
-    with warnings.catch_warnings():  # "all keys in the dict must match the names": see above
-        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
-        return keras.Model(inputs, model(joined), name="predictor")
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:

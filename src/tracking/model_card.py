@@ -79,19 +79,12 @@ def model_summary(
 ) -> str:
     """The registered model's short description, written with its first version."""
     takes = "raw rows" if inputs is None else inputs.describe()
-    if _regression(run):
-        return (
-            f"Keras MLP regressor on {run.params.get('dataset', '?')} data "
-            f"({run.params.get('data_source', '?')}). Takes {takes}; returns "
-            f"{_output(run, class_names)}. Each version's description is its model card; "
-            f"`{name}@champion` is the version a sweep promoted."
-        )
+    kind = "regressor" if _regression(run) else "classifier"
     return (
-        f"Keras MLP classifier on {run.params.get('dataset', '?')} data "
-        f"({run.params.get('data_source', '?')}). Takes {takes}; returns one probability per "
-        f"class ({_classes(class_names)}), the names in the model's metadata (`class_names`). "
-        f"Each version's description is its model card; `{name}@champion` is the version a "
-        "sweep promoted."
+        f"Keras MLP {kind} on {run.params.get('dataset', '?')} data "
+        f"({run.params.get('data_source', '?')}). Takes {takes}; returns "
+        f"{_output(run, class_names)}. Each version's description is its model card; "
+        f"`{name}@champion` is the version a sweep promoted."
     )
 
 
@@ -116,7 +109,10 @@ def _output(run: RunFacts, class_names: Sequence[str]) -> str:
     if _regression(run):
         label = run.params.get("label_column", "?")
         return f"one number per row, the predicted {label} in its own units"
-    return f"one probability per class: {_classes(class_names)}"
+    return (
+        f"the class of each row ({_classes(class_names)}), or with "
+        '`params={"output": "probabilities"}` one probability per class'
+    )
 
 
 def _pairs(params: Mapping[str, str], keys: Sequence[str]) -> str:

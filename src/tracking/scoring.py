@@ -10,9 +10,11 @@ from typing import NamedTuple
 
 import mlflow.pyfunc
 import numpy as np
+from mlflow.pyfunc import PyFuncModel
 from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, r2_score
 
 from tracking.data import Dataset
+from tracking.keras_rows import OUTPUT, PROBABILITIES
 
 
 class Score(NamedTuple):
@@ -55,6 +57,14 @@ def score_predictions(predictions: np.ndarray, dataset: Dataset) -> Score:
 
 def score_model_uri(model_uri: str, dataset: Dataset) -> Score:
     """Load ``model_uri`` fresh with ``mlflow.pyfunc`` and score it on the test split."""
-    model = mlflow.pyfunc.load_model(model_uri)
-    predictions = model.predict(dataset.model_input(dataset.x_test))  # raw rows, as stored
+    return score_pyfunc(mlflow.pyfunc.load_model(model_uri), dataset)
+
+
+def score_pyfunc(model: PyFuncModel, dataset: Dataset) -> Score:
+    """A loaded model on the test split's raw rows; a classifier's probabilities (the loss
+    needs them) through its ``output`` switch, which versions logged before it lack: their
+    ``predict`` returned probabilities."""
+    switch = not dataset.regression and model.metadata.get_params_schema() is not None
+    params = {OUTPUT: PROBABILITIES} if switch else None
+    predictions = model.predict(dataset.model_input(dataset.x_test), params=params)
     return score_predictions(np.asarray(predictions), dataset)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sqlite3
 import time
@@ -265,65 +264,31 @@ class Tracker:
         class_names: Sequence[str],
         label: str = "",
     ) -> str:
-        """The whole predictor with signature, input example and class names; its model URI.
+        """The whole predictor as artifact ``model`` of ``run_id``; its model URI.
 
-        ``example``: raw rows, a DataFrame (one named float64 ``(-1, 1)`` input per column) or
-        an array (one float32 ``(-1, width)`` tensor); the output is one probability per class,
-        named in the metadata (``class_names``), or without classes (regression) one number in
-        the units of the column ``label``, named in the metadata (``label``).
-        ``mlflow.tensorflow`` rather than ``mlflow.keras`` (mlflow#16183); explicit pip pins
-        save about 12 s of requirement inference per call.
+        ``example``: raw rows, a DataFrame for a CSV model (its columns are what the model
+        takes by name). It predicts the ``class_names`` (labels by default, probabilities one
+        switch away) or, without classes, one number in the units of the column ``label``;
+        see ``tracking.logged_model``. Explicit pip pins save about 12 s of requirement
+        inference per call.
         """
-        import keras
-        import mlflow.tensorflow  # imports TensorFlow: only where a model is logged
-        import numpy as np
-        from mlflow.models import ModelSignature
-        from mlflow.types import ColSpec, Schema, TensorSpec
+        from tracking.logged_model import log_keras
 
-        example = example[:5]
-        specs: list[ColSpec | TensorSpec]
-        if hasattr(example, "columns"):  # a DataFrame of raw rows
-            specs = [TensorSpec(np.dtype("float64"), (-1, 1), str(c)) for c in example.columns]
-        else:
-            specs = [TensorSpec(np.dtype("float32"), (-1, int(example.shape[1])))]
-        output = TensorSpec(np.dtype("float32"), (-1, len(class_names) or 1))
-        metadata: dict[str, Any] = (
-            {"class_names": [str(c) for c in class_names]}
-            if class_names
-            else {"task": "regression", "label": label}
+        return log_keras(
+            run_id,
+            model,
+            example[:5],
+            class_names=class_names,
+            label=label,
+            pip_requirements=pip_requirements(),
         )
-        interactive = keras.utils.is_interactive_logging_enabled()
-        keras.utils.disable_interactive_logging()  # no progress bars from MLflow's checks
-        try:
-            info = mlflow.tensorflow.log_model(
-                model,
-                name="model",
-                signature=ModelSignature(Schema(specs), Schema([output])),
-                input_example=example,
-                pip_requirements=pip_requirements(),
-                metadata=metadata,
-                run_id=run_id,
-            )
-        finally:
-            if interactive:
-                keras.utils.enable_interactive_logging()
-        return str(info.model_uri)
 
     def model_facts(self, model_uri: str) -> tuple[ModelInputs | None, dict[str, Any]]:
-        """What a logged or registered model takes (from its signature; None: no signature)
-        and its metadata (``class_names``)."""
-        from mlflow.models import get_model_info
+        """What a logged or registered model takes (None: it does not say) and its metadata
+        (``class_names``, ``classes``); see ``tracking.logged_model.model_facts``."""
+        from tracking.logged_model import model_facts
 
-        info = get_model_info(model_uri)
-        metadata = dict(info.metadata or {})
-        if info.signature is None:
-            return None, metadata
-        schema = info.signature.inputs
-        names = tuple(str(n) for n in schema.input_names()) if schema.has_input_names() else ()
-        if names and not (schema.is_tensor_spec() and len(names) == 1):
-            return ModelInputs(names, len(names)), metadata
-        shape = schema.inputs[0].shape if schema.is_tensor_spec() else (-1, len(names))
-        return ModelInputs((), int(math.prod(d for d in shape[1:] if d > 0))), metadata
+        return model_facts(model_uri)
 
     # --- registry ------------------------------------------------------------------------------
 
@@ -385,4 +350,5 @@ def pip_requirements() -> list[str]:
         f"keras=={installed('keras')}",
         f"mlflow=={installed('mlflow')}",
         f"numpy=={installed('numpy')}",
+        f"pandas=={installed('pandas')}",
     ]

@@ -33,6 +33,12 @@ def test_evaluate_scores_the_registered_model_as_its_run_did(
     (run,) = runs
     assert run.data.metrics["test_accuracy"] == pytest.approx(result.test_accuracy, abs=1e-6)
     assert run.data.params["model_uri"] == "models:/digits-mlp/1"
+    # MLflow's own evaluation of the same rows, in the same run: its metrics and plots.
+    assert run.data.metrics["accuracy_score"] == pytest.approx(result.test_accuracy, abs=1e-6)
+    assert {"f1_score", "example_count"} <= set(run.data.metrics)
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"confusion_matrix.png", "per_class_metrics.csv"} <= artifacts
+    assert f"mlflow.models.evaluate: accuracy_score {result.test_accuracy:.4f}" in out
 
 
 def test_unknown_model_uri_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -48,8 +48,7 @@ def _test_rows(path: Path) -> pd.DataFrame:
     features = raw[list(dataset.feature_names)].to_numpy(np.float32)  # as the run read them
     where = {tuple(row): i for i, row in enumerate(features)}
     rows = [where[tuple(r)] for r in dataset.x_test]
-    # MLflow 3.17 reads a named tensor's first value as column[0], by label: index from 0.
-    return raw.iloc[rows].reset_index(drop=True)
+    return raw.iloc[rows]
 
 
 def _runs() -> list[mlflow.entities.Run]:
@@ -64,20 +63,30 @@ def test_registered_csv_model_takes_raw_rows_and_names_its_classes(wine_csv: Pat
     assert version.run_id == run.info.run_id
 
     model = mlflow.pyfunc.load_model("models:/wine-mlp/1")
-    # The class names travel with the model; the signature names the CSV's columns.
-    class_names = model.metadata.metadata["class_names"]
-    assert class_names == ["barbera", "barolo", "grignolino"]
+    # The class names travel with the model; its metadata names the CSV's columns.
+    metadata = model.metadata.metadata
+    assert metadata["class_names"] == metadata["classes"] == ["barbera", "barolo", "grignolino"]
     features = [c for c in pd.read_csv(wine_csv).columns if c != "quality"]
-    assert sorted(model.metadata.get_input_schema().input_names()) == sorted(features)
+    assert metadata["input"]["columns"] == features
 
-    # Raw held-out rows straight from the file: columns in another order, label still there.
+    # Raw held-out rows straight from the file: columns in another order, label still there,
+    # the index as selected; a label per row, as the file has them.
     rows = _test_rows(wine_csv)
-    shuffled = rows[list(reversed(rows.columns))]
-    probabilities = np.asarray(model.predict(shuffled))
-    predicted = np.asarray(class_names)[probabilities.argmax(axis=1)]
+    shuffled = rows[list(reversed(rows.columns))].set_axis(rows.index + 100)
+    predicted = np.asarray(model.predict(shuffled))
     accuracy = float(np.mean(predicted == rows["quality"].to_numpy()))
     # ... score exactly what the run logged on its test split.
     assert accuracy == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
+    # MLflow's own evaluator reads those labels: the file's rows and label column as they are.
+    with mlflow.start_run():
+        result = mlflow.models.evaluate(
+            "models:/wine-mlp/1",
+            data=rows,
+            targets="quality",
+            model_type="classifier",
+            evaluator_config={"log_model_explainability": False},
+        )
+    assert result.metrics["accuracy_score"] == pytest.approx(accuracy)
 
 
 def test_every_run_is_diagnosed_and_every_version_has_a_model_card(wine_csv: Path) -> None:
@@ -116,6 +125,7 @@ def test_every_run_is_diagnosed_and_every_version_has_a_model_card(wine_csv: Pat
     # The registered model: what it takes and returns, in short.
     summary = client.get_registered_model("wine-mlp").description
     assert "Takes rows with 13 named columns (alcohol, malic_acid" in summary
+    assert "any int or float dtype" in summary
     assert "(barbera, barolo, grignolino)" in summary
     # A description someone wrote in the UI is kept when the cards are written again.
     client.update_registered_model("wine-mlp", description="Ours: do not overwrite.")
@@ -144,8 +154,9 @@ def test_registering_other_inputs_is_refused_before_training(
     # One line naming the parameter, what the versions take, what this model takes, the fix.
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith(
-        "error: registered_model_name='shared-mlp' has version 1 taking a float32 tensor of 64 "
-        "raw pixel values per row, but this run's model takes rows with 13 named columns"
+        "error: registered_model_name='shared-mlp' has version 1 taking rows of 64 raw values "
+        "(pixels as stored), any int or float dtype, but this run's model takes rows with 13 "
+        "named columns"
     ), err[0]
     assert err[0].endswith('-P registered_model_name=my-data-mlp, or "" to not register')
     # The sweep refuses it the same way, before any study or run.

@@ -103,7 +103,9 @@ def test_regression_through_mlflow_run_answers_in_the_labels_units(
     version = client.get_model_version(NAME, "1")
     assert version.run_id == run_id and "MAE" in version.description
     model = mlflow.pyfunc.load_model(f"models:/{NAME}/1")
-    assert model.metadata.metadata == {"task": "regression", "label": LABEL}
+    metadata = model.metadata.metadata
+    assert (metadata["task"], metadata["label"]) == ("regression", LABEL)
+    assert metadata["input"]["columns"] == [c for c in pd.read_csv(diabetes_csv) if c != LABEL]
     rows = _test_rows(diabetes_csv, config)
     shuffled = rows[list(reversed(rows.columns))]  # any column order; the label is ignored
     predicted = np.asarray(model.predict(shuffled)).ravel()
@@ -117,8 +119,17 @@ def test_regression_through_mlflow_run_answers_in_the_labels_units(
     # `evaluate` scores it the same way, and says so in the label's terms
     data_flags = ["--dataset", "csv", "--data-path", str(diabetes_csv), "--label-column", LABEL]
     assert evaluate(["--model-uri", f"models:/{NAME}/1", *data_flags, "--task", "regression"]) == 0
-    said = capsys.readouterr().out.strip().splitlines()[-1]
-    assert said.startswith(f"models:/{NAME}/1: test mae {metrics['test_mae']:.4f}"), said
+    said = capsys.readouterr().out.strip().splitlines()
+    assert said[-2].startswith(f"models:/{NAME}/1: test mae {metrics['test_mae']:.4f}"), said
+    # ... and MLflow's regressor evaluation agrees, in the same run
+    assert said[-1].startswith("mlflow.models.evaluate: mean_absolute_error "), said
+    (scored,) = mlflow.search_runs(
+        search_all_experiments=True,
+        output_format="list",
+        filter_string="attributes.run_name LIKE 'evaluate-%'",
+    )
+    mae = scored.data.metrics["mean_absolute_error"]
+    assert mae == pytest.approx(metrics["test_mae"], rel=1e-4)
 
 
 def test_a_regression_sweep_minimises_and_promotes_on_test_mae(diabetes_csv: Path) -> None:

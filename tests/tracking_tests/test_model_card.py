@@ -40,8 +40,15 @@ def test_version_card_says_data_params_best_epoch_diagnosis_test_metrics_and_run
     # Where the data came from and how big each split was.
     assert "csv from /data/winered.csv; rows: 1 195 train, 133 validation, 333 test." in card
     # What the model takes and returns.
-    assert "rows with 2 named columns (alcohol, pH); the model scales them itself." in card
-    assert "one probability per class: bad, good." in card
+    assert (
+        "rows with 2 named columns (alcohol, pH), any int or float dtype; the model scales them "
+        "itself." in card
+    )
+    # A label per row by default, the probabilities one switch away.
+    assert (
+        '**Output**: the class of each row (bad, good), or with `params={"output": '
+        '"probabilities"}` one probability per class.' in card
+    )
     # The key parameters.
     assert "hidden_units 300,200,100, activation relu, dropout 0.2" in card
     assert "optimizer adam, learning_rate 0.001, batch_size 128, epochs 30" in card
@@ -60,7 +67,10 @@ def test_version_card_of_a_run_without_diagnosis_or_test_score_leaves_them_out()
     card = version_card("m", "1", bare, ModelInputs((), 64), [str(d) for d in range(20)])
     assert "Diagnosis" not in card and "Test split" not in card
     assert "**Best epoch**: none" in card
-    assert "a float32 tensor of 64 raw pixel values per row" in card
+    assert "rows of 64 raw values (pixels as stored), any int or float dtype" in card
+    # A version logged before said which one dtype its signature enforced.
+    older = version_card("m", "1", bare, ModelInputs((), 64, "float32"), ["0", "1"])
+    assert "a float32 tensor of 64 raw pixel values per row" in older
     # Many classes: the first twelve, then how many in all.
     assert "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, ... (20 classes)" in card
 
@@ -69,7 +79,7 @@ def test_model_summary_says_what_the_model_takes_and_returns() -> None:
     text = model_summary("winered-mlp", RUN, INPUTS, ["bad", "good"])
     assert text.startswith("Keras MLP classifier on csv data (/data/winered.csv).")
     assert "Takes rows with 2 named columns (alcohol, pH)" in text
-    assert "(bad, good), the names in the model's metadata (`class_names`)" in text
+    assert "returns the class of each row (bad, good), or with `params=" in text
     assert "`winered-mlp@champion`" in text
 
 
