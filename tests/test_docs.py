@@ -626,3 +626,15 @@ def test_a_broken_link_is_caught(tmp_path: Path) -> None:
     assert checked == 4 and len(problems) == 2, problems
     assert "nothere.md does not exist" in problems[0] and "no heading #nowhere" in problems[1]
     assert slug("## `tracking.x` and the *sweep*: 2 things") == "trackingx-and-the-sweep-2-things"
+
+
+def test_the_readme_uses_the_champion_as_docs_serving_runs_it() -> None:
+    # Every line of code the README shows under "Use the champion" is a line of
+    # docs/serving.md, whose blocks tests/pipelines_tests/test_serving_doc.py runs as written.
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Use the champion") : readme.index("## Scale out")]
+    served = {line.strip() for line in (REPO / "docs" / "serving.md").read_text().splitlines()}
+    code = re.findall(r"```\w*\n(.*?)```", section, flags=re.S)
+    lines = [line.strip() for block in code for line in block.splitlines() if line.strip()]
+    assert lines, "the section shows no code"
+    assert [line for line in lines if line not in served] == []
