@@ -123,8 +123,9 @@ def workers(r: dict[str, Any]) -> tuple[str, str, str, str]:
 
 
 def diagnosis_agreement(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    held_out = f", {r['validation_rows']} validation rows" if r.get("validation_rows") else ""
     measured = (
-        f"{r['n_readings']} readings of {r['n_trainings']} real trainings (read at "
+        f"{r['n_readings']} readings of {r['n_trainings']} real trainings{held_out} (read at "
         f"{', '.join(str(e) for e in r['read_at'])} epochs): the diagnosis agrees with the "
         f"separate reference reading on {_pct(r['agreement'])}"
     )

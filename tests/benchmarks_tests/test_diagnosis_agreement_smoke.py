@@ -1,7 +1,8 @@
-"""``benchmarks/diagnosis_agreement.py`` on tiny settings (digits, 400 rows, one training of 6
-epochs read at 4 and 6, and one of 4 epochs to compare) into a temporary file: the grid is
-trained for real, each reading is labelled twice, and the confusion table adds up. The figures
-are not checked, only their sanity; the benchmark itself (MNIST, 12 trainings) is run by hand."""
+"""``benchmarks/diagnosis_agreement.py`` on tiny settings (digits, 400 rows of which 80 for
+validation, one training of 6 epochs read at 4 and 6, and one of 4 epochs to compare) into a
+temporary file: the grid is trained for real, each reading is labelled twice, and the confusion
+table adds up; ``--histories`` reads the kept histories again. The figures are not checked, only
+their sanity; the benchmark itself (MNIST, 12 trainings) is run by hand."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "digits",
             "--max-train-samples",
             "400",
+            "--validation-split",
+            "0.2",
             "--epochs",
             "6",
             "--learning-rates",
@@ -67,9 +70,12 @@ def test_every_training_is_read_at_every_epoch_count_by_both_readers(
         assert reading["diagnosis"] in LABELS
         assert reading["reference"] in LABELS
         assert reading["epochs"] in (4, 6)
-    # Each run's logged history is kept, one value per epoch trained.
+    # Each run's logged history is kept, one value per epoch trained, and the run trained on
+    # the rows asked for: 400, a fifth of them (80) for validation.
+    assert result["validation_rows"] == 80
     for run in result["runs"]:
         assert len(run["history"]["val_loss"]) == 6
+        assert run["data"] == {"max_train_samples": "400", "validation_split": "0.2"}
 
 
 def test_the_confusion_table_and_the_agreement_add_up(result: dict[str, Any]) -> None:
@@ -92,6 +98,37 @@ def test_the_report_renders_a_row_for_it(out: Path, result: dict[str, Any]) -> N
     (row,) = [line for line in render(out.parent).splitlines() if "diagnosis_agreement" in line]
     assert row.startswith("| Diagnosis agreement (digits, 400 rows; `diagnosis_agreement.json`)")
     assert f"{100 * result['agreement']:.2f} %" in row and row.count(" | ") == 3
+    assert "1 real trainings, 80 validation rows (read at 4, 6 epochs)" in row
+
+
+def test_histories_are_read_again_with_the_settings_they_were_trained_with(
+    out: Path, result: dict[str, Any]
+) -> None:
+    again = out.parent / "again.json"
+    script = str(REPO / "benchmarks" / "diagnosis_agreement.py")
+    command = [
+        sys.executable,
+        script,
+        "--histories",
+        str(out),
+        "--read-at",
+        "4",
+        "--out",
+        str(again),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reread: dict[str, Any] = json.loads(again.read_text())
+    # Not the defaults (MNIST, 10 000 rows, a quarter for validation, 30 epochs): the earlier
+    # result's, so that the row, the validation rows and the patience describe the same runs.
+    for key in ("dataset", "max_train_samples", "validation_split", "epochs"):
+        assert reread["settings"][key] == result["settings"][key], key
+    assert reread["validation_rows"] == 80
+    assert reread["trained_minutes"] == result["trained_minutes"]
+    # The same histories, the same reading at 4 epochs (no new training: the runs are kept).
+    assert reread["runs"] == result["runs"]
+    (first,) = reread["readings"]
+    assert first == next(r for r in result["readings"] if r["epochs"] == 4)
 
 
 def test_the_reference_reads_textbook_curves() -> None:

@@ -248,6 +248,28 @@ def test_a_noisy_but_steady_climb_after_the_lowest_is_overfitting() -> None:
     assert d.recommended_epochs == 12
 
 
+def test_a_step_up_to_a_noisy_plateau_after_the_lowest_is_overfitting() -> None:
+    # Lowest 0.1 at step 10, then a plateau at 0.25 with a repeating 0.3, 0.2, 0.25: no epoch
+    # after the lowest comes back near it.
+    val = [floor_at_step_10(e) if e <= 10 else 0.25 + 0.05 * (1, -1, 0)[e % 3] for e in STEPS]
+    d = diagnose({"loss": [falling(e) for e in STEPS], "val_loss": val})
+    # The rise of the 3-epoch means (0.133) is within 3 x the noise (0.152) and the climb is no
+    # trend (a jump, then flat), but the plateau's mean over 19 epochs is 4.2 standard errors
+    # above the 3 epochs that end at the lowest one: a step up, as a person reads it.
+    assert d.label == "overfitting" and d.overfitting_from_epoch == 12
+    assert d.recommended_epochs == 11
+
+
+def test_a_single_low_epoch_on_a_noisy_plateau_is_no_step() -> None:
+    # The noisy plateau below (0.09 / 0.11), with one epoch (step 15) dipping to 0.05.
+    val = [floor_at_step_10(e) - 0.01 * (-1) ** e - 0.06 * (e == 15) for e in STEPS]
+    d = diagnose({"loss": [falling(e) for e in STEPS], "val_loss": val})
+    # After the dip the plateau is where it was before it. Its mean is 1.65 standard errors
+    # above the 3 epochs ending at the dip (the dip drags them down by a third of its depth),
+    # short of a step (against the dip alone it would be 3.0): converged, best at the dip.
+    assert d.label == "converged" and d.recommended_epochs == 16
+
+
 @pytest.mark.parametrize("steps", [30, 31])
 def test_a_noisy_plateau_is_neither_overfitting_nor_improving(steps: int) -> None:
     history = {

@@ -6,6 +6,11 @@ over the run's second half, x sqrt(1.5) to estimate white noise's per-epoch devi
 constant curvature adds nothing to it. Scale = the larger of the first value (Keras averages
 epoch 1's training loss from the random weights on) and the highest, so that a training loss
 wobbling between 0.005 and 0.014 after starting at 1.03 moves by under 1 % of its scale.
+
+A rise after the lowest epoch is read through the noise three ways (``rise``): a change larger
+than the noise, a steady climb (a slope of several standard errors), or a step up to a higher
+plateau (the plateau's mean, over all its epochs, several standard errors above the epochs that
+end at the lowest one).
 """
 
 from __future__ import annotations
@@ -88,9 +93,10 @@ def clear_gain(gain: float, values: np.ndarray, share: float) -> bool:
 def rise(values: np.ndarray) -> Rise | None:
     """The rise from the lowest value to the end, when it is clear: the lowest is not in the last
     ``WINDOW`` epochs, the last ``WINDOW``-epoch mean is above the lowest such mean by more than
-    ``MIN_RISE`` of it, and either by more than ``NOISE_FACTOR`` x the noise or as a steady climb
-    (``trend_t`` of the epochs from the lowest on at least ``TREND_T``). A noisy plateau is
-    neither: its mean after the lowest epoch is flat."""
+    ``MIN_RISE`` of it, and either by more than ``NOISE_FACTOR`` x the noise, or as a steady climb
+    (``trend_t`` of the epochs from the lowest on at least ``TREND_T``), or as a step up to a
+    higher level (``step_z`` at least ``NOISE_FACTOR``). A noisy plateau is none of these: its
+    level after the lowest epoch is the level it had before."""
     k, n = int(np.argmin(values)), len(values)
     if n < MIN_TREND_EPOCHS or k >= n - WINDOW:
         return None
@@ -98,9 +104,26 @@ def rise(values: np.ndarray) -> Rise | None:
     gain = float(means[-1] - means.min())
     if gain <= MIN_RISE * means.min():
         return None
-    if gain <= NOISE_FACTOR * noise(values) and trend_t(values[k:]) < TREND_T:
+    if (
+        gain <= NOISE_FACTOR * noise(values)
+        and trend_t(values[k:]) < TREND_T
+        and step_z(values, k) < NOISE_FACTOR
+    ):
         return None
     return Rise(k, float(values[k]), float(values[-1]), gain)
+
+
+def step_z(values: np.ndarray, k: int) -> float:
+    """How far the mean of the epochs after step ``k`` is above the mean of the ``WINDOW`` epochs
+    ending at ``k``, in standard errors of that difference (per-epoch noise x sqrt(1/m + 1/w) for
+    m epochs after and w before): a step up to a plateau, read through the noise by averaging the
+    whole plateau. 0 without an epoch after ``k``; inf for a noiseless step."""
+    after, before = values[k + 1 :], values[max(0, k - WINDOW + 1) : k + 1]
+    if not len(after):
+        return 0.0
+    shift = float(after.mean() - before.mean())
+    error = noise(values) * math.sqrt(1 / len(after) + 1 / len(before))
+    return shift / error if error > 0 else math.copysign(math.inf, shift) if shift else 0.0
 
 
 def trend_t(values: np.ndarray) -> float:
