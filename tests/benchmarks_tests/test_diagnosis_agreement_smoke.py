@@ -96,7 +96,9 @@ def test_a_short_run_logs_the_first_epochs_of_a_longer_one(result: dict[str, Any
 
 def test_the_report_renders_a_row_for_it(out: Path, result: dict[str, Any]) -> None:
     (row,) = [line for line in render(out.parent).splitlines() if "diagnosis_agreement" in line]
-    assert row.startswith("| Diagnosis agreement (digits, 400 rows; `diagnosis_agreement.json`)")
+    assert row.startswith("| Diagnosis agreement (digits, 400 rows, ")
+    day = str(result["finished"]).split()[0]
+    assert f"{day}; `diagnosis_agreement.json`) |" in row
     assert f"{100 * result['agreement']:.2f} %" in row and row.count(" | ") == 3
     assert "1 real trainings, 80 validation rows (read at 4, 6 epochs)" in row
 
