@@ -63,7 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cli.fail(error)
 
     _cli.import_tensorflow()  # without its C++ start-up notices
+    from tracking.data import load_dataset
+    from tracking.model import check_model
     from tracking.training import default_run_name, train
+
+    try:  # the model function, called once on this data: a failing one leaves no run behind
+        dataset = load_dataset(config)
+        check_model(config, dataset)
+    except ConfigError as error:
+        return _cli.fail(error)
 
     _cli.raise_on_sigterm()
     if resumed:
@@ -78,7 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_id = tracker.start_run(default_run_name(config))
     try:
         with tracker.ending(run_id):
-            result = train(config, tracker=tracker, run_id=run_id, backup=run_backup_dir(run_id))
+            result = train(
+                config,
+                tracker=tracker,
+                run_id=run_id,
+                dataset=dataset,
+                backup=run_backup_dir(run_id),
+            )
     except (KeyboardInterrupt, Terminated):
         print(
             f"interrupted: run {run_id} ended KILLED with the epochs finished so far; continue "

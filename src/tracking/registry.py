@@ -46,18 +46,27 @@ def check_target(tracker: Tracker, config: TrainConfig) -> None:
 
 
 def register(
-    tracker: Tracker, model_uri: str, name: str, *, run_id: str, tags: dict[str, str]
+    tracker: Tracker,
+    model_uri: str,
+    name: str,
+    *,
+    run_id: str,
+    tags: dict[str, str],
+    summary: str = "",
 ) -> str:
-    """A new version of ``name`` from ``model_uri`` (logged in ``run_id``), with its card."""
+    """A new version of ``name`` from ``model_uri`` (logged in ``run_id``), with its card
+    (``summary``: the Keras model's, shown in the card)."""
     version = tracker.register(model_uri, name, run_id=run_id, tags=tags)
     try:
-        describe(tracker, model_uri, name, version, run_id)
+        describe(tracker, model_uri, name, version, run_id, summary)
     except Exception:  # the version exists and works; say why its card is missing
         log.exception("could not write the model card of %s version %s", name, version)
     return version
 
 
-def describe(tracker: Tracker, model_uri: str, name: str, version: str, run_id: str) -> None:
+def describe(
+    tracker: Tracker, model_uri: str, name: str, version: str, run_id: str, summary: str = ""
+) -> None:
     """Write the version's card, and the registered model's summary if it has none yet."""
     run = tracker.get_run(run_id)
     facts = RunFacts(
@@ -70,6 +79,7 @@ def describe(tracker: Tracker, model_uri: str, name: str, version: str, run_id: 
     )
     inputs, metadata = tracker.model_facts(model_uri)
     class_names = [str(c) for c in metadata.get("class_names", [])]
-    tracker.describe_version(name, version, version_card(name, version, facts, inputs, class_names))
+    card = version_card(name, version, facts, inputs, class_names, summary=summary)
+    tracker.describe_version(name, version, card)
     if not tracker.model_description(name):
         tracker.describe_model(name, model_summary(name, facts, inputs, class_names))
