@@ -17,7 +17,7 @@ from tracking.errors import ConfigError
 from tracking.model_function import BUILT_IN, check_spec, short_name, user_params
 from tracking.params import check, param
 
-DATASETS = ("mnist", "digits", "csv", "npz")
+DATASETS = ("mnist", "digits", "csv", "npz", "images")
 # auto: one example as the data holds it (784 MNIST pixels, 64 digits pixels, one value per CSV
 # column, an npz's own shape); image: MNIST and digits as 28x28x1 and 8x8x1 images, an npz's
 # 2-D examples with a channel axis.
@@ -73,10 +73,11 @@ class TrainConfig:
     """Everything one training run depends on, in Keras's words. Logged whole as run params."""
 
     # data
-    dataset: str = param("mnist", "mnist | digits | csv | npz", choices=DATASETS)
+    dataset: str = param("mnist", "mnist | digits | csv | npz | images", choices=DATASETS)
     data_path: str = param(
-        "", "CSV file (dataset=csv) or .npz file (dataset=npz)", example="winequality-red.csv"
-    )
+        "", "CSV file, .npz file or folder of images, for dataset=csv|npz|images",
+        example="winequality-red.csv",
+    )  # fmt: skip
     label_column: str = param("quality", "CSV label column")
     validation_split: float = param(
         0.1, "fraction of training rows held out for validation", at_least=0, below=1
@@ -181,9 +182,9 @@ def model_name(config: TrainConfig) -> str:
     if config.registered_model_name != AUTO:
         return config.registered_model_name
     model = short_name(config.model)
-    if config.dataset not in ("csv", "npz"):
+    if config.dataset not in ("csv", "npz", "images"):
         return f"{config.dataset}-{model}"
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(config.data_path).stem).strip("-.")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(config.data_path).resolve().stem).strip("-.")
     return f"{stem or config.dataset}-{model}"
 
 
@@ -234,8 +235,8 @@ def validate(config: TrainConfig) -> None:
 def validate_data(config: TrainConfig) -> None:
     """The data parameters alone (``DATA_FIELDS``): all that scoring a model needs."""
     check(config, only=DATA_FIELDS)
-    if config.dataset in ("csv", "npz") and not config.data_path:
-        example = "winequality-red.csv" if config.dataset == "csv" else "data.npz"
+    if config.dataset in ("csv", "npz", "images") and not config.data_path:
+        example = {"csv": "winequality-red.csv", "npz": "data.npz"}.get(config.dataset, "folder/")
         raise ConfigError(
             "data_path",
             config.data_path,

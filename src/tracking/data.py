@@ -33,7 +33,7 @@ from sklearn.model_selection import train_test_split
 
 from tracking import _mnist_offline
 from tracking.config import DATASETS, TrainConfig
-from tracking.data_check import check_csv, n_test, pool_sizes, read_npz
+from tracking.data_check import check_csv, n_test, pool_sizes, read_images, read_npz
 from tracking.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -140,7 +140,11 @@ def load_dataset(config: TrainConfig, *, cache_dir: Path | None = None) -> Datas
     if config.dataset == "npz":
         return _load_npz(config)
     columns: tuple[str, ...] = ()
-    if config.dataset == "digits":
+    if config.dataset == "images":
+        images, labels = read_images(config.data_path)
+        x, (y, names) = images.astype(np.float32), _encode_labels(pd.Series(labels))
+        source, scale = str(Path(config.data_path).expanduser().resolve()), 255.0
+    elif config.dataset == "digits":
         digits = load_digits()
         x, y = _shaped(digits.data.astype(np.float32), config), digits.target.astype(np.int64)
         names, source, scale = tuple(map(str, range(10))), "sklearn.datasets.load_digits", 16.0

@@ -9,6 +9,7 @@ training rows.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import zipfile
 from pathlib import Path
@@ -40,6 +41,9 @@ def check_source(config: TrainConfig) -> None:
     """Raise ConfigError if the data cannot work for ``config``."""
     if config.dataset == "mnist":
         n_pool = MNIST_POOL  # the official test split is separate
+    elif config.dataset == "images":
+        n_rows = len(read_images(config.data_path)[1])
+        n_pool = n_rows - n_test(n_rows)
     elif config.dataset == "npz":
         arrays = read_npz(config)
         n_rows = len(arrays["y_train"])
@@ -237,3 +241,60 @@ def _check_npz_labels(config: TrainConfig, arrays: dict[str, Any], refuse: Any) 
         unseen = sorted(set(np.unique(arrays["y_test"]).tolist()) - classes, key=str)
         if unseen:
             raise refuse(f"has labels in y_test that y_train lacks: {unseen[:5]}")
+
+
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # image_dataset_from_directory's
+
+
+@functools.lru_cache(maxsize=1)
+def read_images(data_path: str) -> tuple[np.ndarray, np.ndarray]:
+    """A folder with one sub-folder per class of image files, as Keras's
+    ``image_dataset_from_directory`` reads it: (x uint8 (n, h, w, c), y the folder names).
+    Grey images stay one channel unless some image has colour (then all are RGB); every image
+    takes the size most of them have. Raise ConfigError naming what is wrong."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(data_path).expanduser()
+
+    def refuse(problem: str, fix: str) -> ConfigError:
+        return ConfigError("data_path", data_path, problem, fix)
+
+    layout = "pass a folder with one sub-folder of PNG/JPEG files per class"
+    if not root.is_dir():
+        raise refuse("is not a folder" if root.exists() else "does not exist", layout)
+    classes = {
+        d.name: files
+        for d in sorted(root.iterdir())
+        if d.is_dir()
+        and (files := sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES))
+    }
+    if len(classes) < 2:
+        raise refuse(
+            f"has {len(classes)} sub-folder(s) of images; need one per class, 2 or more", layout
+        )
+    images, labels = [], []
+    for name, files in classes.items():
+        for file in files:
+            try:
+                with Image.open(file) as image:
+                    images.append(
+                        image.convert("RGB") if image.mode not in ("L", "RGB") else image.copy()
+                    )
+            except (OSError, UnidentifiedImageError) as error:
+                raise refuse(
+                    f"holds {file.relative_to(root)}, not a readable image ({error})",
+                    "remove or fix it",
+                ) from None
+            labels.append(name)
+    size = max({i.size for i in images}, key=[i.size for i in images].count)
+    colour = any(i.mode == "RGB" for i in images)
+    arrays = [
+        np.asarray(
+            (i.convert("RGB") if colour else i).resize(size) if i.size != size or colour else i
+        )
+        for i in images
+    ]
+    x = np.stack([a if a.ndim == 3 else a[..., np.newaxis] for a in arrays]).astype(np.uint8)
+    if len(x) < MIN_CSV_ROWS:
+        raise refuse(f"has only {len(x)} images; need at least {MIN_CSV_ROWS}", layout)
+    return x, np.asarray(labels)

@@ -14,7 +14,7 @@ import math
 from typing import NamedTuple
 
 from tracking.config import TrainConfig
-from tracking.data_check import check_csv, read_npz
+from tracking.data_check import check_csv, read_images, read_npz
 
 PIXELS = {"mnist": 784, "digits": 64}
 
@@ -48,6 +48,8 @@ def expected_inputs(config: TrainConfig) -> ModelInputs:
         return ModelInputs((), PIXELS[config.dataset])
     if config.dataset == "npz":
         return ModelInputs((), math.prod(read_npz(config)["x_train"].shape[1:]))
+    if config.dataset == "images":
+        return ModelInputs((), math.prod(read_images(config.data_path)[0].shape[1:]))
     facts = check_csv(config)
     columns = tuple(c for c in facts.columns if c != config.label_column)
     return ModelInputs(columns, len(columns))

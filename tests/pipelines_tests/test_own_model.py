@@ -34,6 +34,20 @@ def _digits_npz(path: Path, *, labels: np.ndarray | None = None, **extra: np.nda
     return str(path)
 
 
+def _image_folder(root: Path, n: int = 120) -> Path:
+    """The first ``n`` digits 0, 1 and 2 as 8x8 greyscale PNGs, a sub-folder per class."""
+    from PIL import Image
+
+    digits = load_digits()
+    names = {0: "zero", 1: "one", 2: "two"}
+    for i in np.flatnonzero(digits.target < 3)[:n]:
+        folder = root / names[int(digits.target[i])]
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = (digits.images[i] * 255 / 16).astype(np.uint8)
+        Image.fromarray(pixels, mode="L").save(folder / f"{i}.png")
+    return root
+
+
 def _bad_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     def model(body: str) -> str:
         name = f"m{abs(hash(body))}.py"
@@ -50,7 +64,19 @@ def _bad_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     np.savez(short, x_train=np.zeros((20, 4)), y_train=np.arange(19) % 2)
     not_npz = _write(tmp_path / "text.npz", "x_train,y_train\n")
     digits = ["--dataset", "digits"]
+    one_class = tmp_path / "one_class" / "cats"
+    one_class.mkdir(parents=True)
+    broken = _image_folder(tmp_path / "broken", n=30)
+    (broken / "zero" / "notes.png").write_text("not an image")
     return {
+        "images: one class only": (
+            ["--dataset", "images", "--data-path", str(one_class.parent)],
+            "has 1 sub-folder(s) of images; need one per class",
+        ),
+        "images: unreadable file": (
+            ["--dataset", "images", "--data-path", str(broken)],
+            "holds zero/notes.png, not a readable image",
+        ),
         "model file missing": (digits + ["--model", "nope.py:build"], "model='nope.py:build'"),
         "model without colon": (digits + ["--model", "examples/cnn.py"], "is not <file.py"),
         "no such function": (digits + ["--model", f"{CNN[:-6]}:cnn"], "names no function 'cnn'"),
@@ -185,3 +211,51 @@ def test_mlflow_run_with_own_model_and_params(tmp_path: Path, tracking_store: st
     (run,) = [r for r in runs if "filters" in r.data.params]
     assert (run.data.params["filters"], run.data.params["kernel_size"]) == ("4", "3")
     assert MlflowClient().get_registered_model("mine-cnn").latest_versions
+
+
+@pytest.mark.timeout(900)
+def test_a_sweep_of_the_example_cnn_promotes_a_model_taking_raw_images(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pipelines.sweep import main as sweep
+
+    argv = ["--dataset", "digits", "--input-shape", "image", "--model", CNN, "--n-trials", "2"]
+    argv += ["--params", '{"filters": 4}', "--max-train-samples", "300", "--epochs-min", "1"]
+    assert sweep([*argv, "--epochs-max", "2", "--pruner", "none"]) == 0
+    trials = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string="tags.`sweep.role` = 'trial'",
+        output_format="list",
+    )
+    assert len(trials) == 2
+    # Every trial's model function got the user's params; each trial logs them.
+    assert {(t.data.params["filters"], t.data.params["model"]) for t in trials} == {("4", CNN)}
+    champion = mlflow.pyfunc.load_model("models:/digits-cnn@champion")
+    assert champion.predict(load_digits().images[:3].astype(np.uint8)).shape == (3,)
+    assert "digits-cnn version 1 is now @champion" in capsys.readouterr().out
+
+
+def test_a_sweep_refuses_a_failing_model_function_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipelines.sweep import main as sweep
+
+    spec = _write(tmp_path / "bad.py", "def build(params, input_shape, n):\n    return None\n")
+    assert sweep(["--dataset", "digits", "--model", f"{spec}:build"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "returned NoneType, not a Keras model" in err[0], err
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
+
+
+@pytest.mark.timeout(600)
+def test_a_folder_of_images_trains_end_to_end(tmp_path: Path) -> None:
+    folder = _image_folder(tmp_path / "shapes")
+    argv = ["--dataset", "images", "--data-path", str(folder), "--model", CNN, "--epochs", "1"]
+    assert main(argv) == 0
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.data.params["n_classes"] == "3" and run.data.params["n_test"] == "24"
+    model = mlflow.pyfunc.load_model("models:/shapes-cnn/1")
+    # Raw 8x8 greyscale images in (0..255 as the PNGs hold them), the folder names out.
+    digits = load_digits()
+    predicted = model.predict((digits.images[:6] * 255 / 16).astype(np.uint8))
+    assert set(predicted) <= {"zero", "one", "two"}
