@@ -4,6 +4,7 @@ with no run and no registered version left behind."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -64,8 +65,9 @@ def _bad_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     np.savez(short, x_train=np.zeros((20, 4)), y_train=np.arange(19) % 2)
     not_npz = _write(tmp_path / "text.npz", "x_train,y_train\n")
     digits = ["--dataset", "digits"]
-    one_class = tmp_path / "one_class" / "cats"
-    one_class.mkdir(parents=True)
+    one_class = _image_folder(tmp_path / "one_class", n=30) / "zero"
+    for other in ("one", "two"):
+        shutil.rmtree(one_class.parent / other)
     broken = _image_folder(tmp_path / "broken", n=30)
     (broken / "zero" / "notes.png").write_text("not an image")
     return {
@@ -123,7 +125,9 @@ CASES = [
     "npz without y_train",
     "npz labels not matching",
     "image input for a csv",
-]  # fmt: skip (each built in the test's tmp_path by _bad_cases)
+    "images: one class only",
+    "images: unreadable file",
+]  # each built in the test's tmp_path by _bad_cases
 
 
 @pytest.mark.parametrize("case", CASES)
