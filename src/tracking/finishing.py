@@ -54,11 +54,8 @@ def finish(
     history: dict[str, list[float]],
     stop_reason: StopReason,
     register: bool,
-    *,
-    model_summary: str = "",
 ) -> TrainResult:
-    """Restore the best weights, score them on the test split, log the rest
-    (``model_summary``: the Keras model's, for the model card)."""
+    """Restore the best weights, score them on the test split, log the rest."""
     tracker.set_tags(run_id, {T.STOP_REASON: stop_reason})  # now: the model card reads it
     epochs_trained = len(history.get("loss", []))
     summary: dict[str, float] = {"epochs_trained": epochs_trained}
@@ -96,9 +93,7 @@ def finish(
     tracker.log_metrics(run_id, {k: v for k, v in summary.items() if math.isfinite(v)})
     if register and model_uri and config.model_name:  # last: the card reads the run
         tags = {k: repr(v) for k, v in test.items()}
-        registry.register(
-            tracker, model_uri, config.model_name, run_id=run_id, tags=tags, summary=model_summary
-        )
+        registry.register(tracker, model_uri, config.model_name, run_id=run_id, tags=tags)
     log.info(
         "run %s: %s after %d epoch(s); best epoch %s; %s",
         run_id,

@@ -21,6 +21,7 @@ OWN_MODEL_KEYS = ("input_shape", "params", "batch_norm", "dropout", "l2")
 FIT_KEYS = ("optimizer", "learning_rate", "batch_size", "epochs", "monitor", "patience")
 BEST_KEYS = ("val_loss", "val_accuracy", "val_mae", "loss", "accuracy", "mae")
 MAX_CLASSES_SHOWN = 12
+MODEL_SUMMARY = "model_summary.txt"  # the run's artifact that the card shows
 
 
 class RunFacts(NamedTuple):

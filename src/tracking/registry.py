@@ -14,7 +14,7 @@ import logging
 from tracking.config import TrainConfig
 from tracking.errors import ConfigError
 from tracking.inputs import expected_inputs
-from tracking.model_card import RunFacts, model_summary, version_card
+from tracking.model_card import MODEL_SUMMARY, RunFacts, model_summary, version_card
 from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -46,27 +46,18 @@ def check_target(tracker: Tracker, config: TrainConfig) -> None:
 
 
 def register(
-    tracker: Tracker,
-    model_uri: str,
-    name: str,
-    *,
-    run_id: str,
-    tags: dict[str, str],
-    summary: str = "",
+    tracker: Tracker, model_uri: str, name: str, *, run_id: str, tags: dict[str, str]
 ) -> str:
-    """A new version of ``name`` from ``model_uri`` (logged in ``run_id``), with its card
-    (``summary``: the Keras model's, shown in the card)."""
+    """A new version of ``name`` from ``model_uri`` (logged in ``run_id``), with its card."""
     version = tracker.register(model_uri, name, run_id=run_id, tags=tags)
     try:
-        describe(tracker, model_uri, name, version, run_id, summary)
+        describe(tracker, model_uri, name, version, run_id)
     except Exception:  # the version exists and works; say why its card is missing
         log.exception("could not write the model card of %s version %s", name, version)
     return version
 
 
-def describe(
-    tracker: Tracker, model_uri: str, name: str, version: str, run_id: str, summary: str = ""
-) -> None:
+def describe(tracker: Tracker, model_uri: str, name: str, version: str, run_id: str) -> None:
     """Write the version's card, and the registered model's summary if it has none yet."""
     run = tracker.get_run(run_id)
     facts = RunFacts(
@@ -79,6 +70,7 @@ def describe(
     )
     inputs, metadata = tracker.model_facts(model_uri)
     class_names = [str(c) for c in metadata.get("class_names", [])]
+    summary = tracker.artifact_text(run_id, MODEL_SUMMARY)
     card = version_card(name, version, facts, inputs, class_names, summary=summary)
     tracker.describe_version(name, version, card)
     if not tracker.model_description(name):

@@ -32,6 +32,7 @@ from tracking.config import TrainConfig
 from tracking.data import Dataset, load_dataset
 from tracking.finishing import TrainResult
 from tracking.model import build_model, summary_text
+from tracking.model_card import MODEL_SUMMARY
 from tracking.model_function import BUILT_IN, short_name
 from tracking.tags import StopReason
 from tracking.tracker import Terminated, Tracker
@@ -107,8 +108,7 @@ def train(
             label_mean=dataset.label_mean,
             label_std=dataset.label_std,
         )
-        summary = summary_text(model)
-        tracker.log_text(run_id, summary, "model_summary.txt")
+        tracker.log_text(run_id, summary_text(model), MODEL_SUMMARY)
         build_optimizer(model)  # after the summary, which would list the optimizer's params
         guard = DivergenceGuard()
         early = keras.callbacks.EarlyStopping(
@@ -138,9 +138,8 @@ def train(
             _log_missing_epochs(tracker, run_id, epoch_log.history)
         stop_reason = _stop_reason(guard.diverged, early.stopped_epoch, extra_callbacks)
         result = finishing.finish(
-            tracker, run_id, config, dataset, model, best, epoch_log.history, stop_reason, register,
-            model_summary=summary,
-        )  # fmt: skip
+            tracker, run_id, config, dataset, model, best, epoch_log.history, stop_reason, register
+        )
         tracker.log_metrics(run_id, {"fit_seconds": fit_seconds})
         return result
     except (KeyboardInterrupt, Terminated):
