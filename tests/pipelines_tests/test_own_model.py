@@ -4,7 +4,10 @@ with no run and no registered version left behind."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -266,3 +269,28 @@ def test_a_folder_of_images_trains_end_to_end(tmp_path: Path) -> None:
     digits = load_digits()
     predicted = model.predict((digits.images[:6] * 255 / 16).astype(np.uint8))
     assert set(predicted) <= {"zero", "one", "two"}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--model", "nope.py:build"],
+        ["--model", f"{CNN[:-6]}:cnn"],
+        ["--params", "{filters: 32}"],
+        ["--dataset", "npz", "--data-path", "missing.npz"],
+        ["--dataset", "images", "--data-path", "missing/"],
+    ],
+)
+def test_bad_model_or_data_is_refused_before_tensorflow_is_imported(argv: list[str]) -> None:
+    code = (
+        f"import sys; from pipelines.train import main; rc = main({argv!r});"
+        "print(rc, *[m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'src'}"},
+    )
+    assert done.stdout.split() == ["2"], done.stdout + done.stderr
