@@ -121,7 +121,7 @@ def main() -> int:
         flags += ["--epochs", str(args.epochs), "--epochs-min", str(args.epochs),
                   "--epochs-max", str(args.epochs)]  # fmt: skip
     result: dict[str, Any] = {"sweep_flags": flags, "targets": TARGETS, "seeds": {}}
-    for i, seed in enumerate(seeds):
+    for seed in seeds:
         single = single_run(train_flags)
         print(f"seed {seed}: single run {single}", flush=True)
         sweep = run_sweep([*flags, "--sampler-seed", str(seed)])
@@ -137,18 +137,19 @@ def main() -> int:
         result["seeds"][str(seed)] = entry
         result.update(_medians(result["seeds"]))
         write_result("sweep_quality", args, result)
-        if i < args.none_seeds:
-            none = run_sweep([*flags, "--sampler-seed", str(seed), "--pruner", "none"])
-            entry["pruner_none"] = {
-                "seconds": none["seconds"],
-                "states": none["states"],
-                "epochs_trained": none["epochs_trained"],
-                "champion_test_accuracy": none["champion"].get("test_accuracy"),
-                "epochs_share": s["epochs_trained"] / max(none["epochs_trained"], 1),
-            }
-            print(f"seed {seed}: pruner=none {entry['pruner_none']}", flush=True)
-            result.update(_medians(result["seeds"]))
-            write_result("sweep_quality", args, result)
+    for seed in seeds[: args.none_seeds]:  # after every seed's sweep: the slowest part
+        entry = result["seeds"][str(seed)]
+        none = run_sweep([*flags, "--sampler-seed", str(seed), "--pruner", "none"])
+        entry["pruner_none"] = {
+            "seconds": none["seconds"],
+            "states": none["states"],
+            "epochs_trained": none["epochs_trained"],
+            "champion_test_accuracy": none["champion"].get("test_accuracy"),
+            "epochs_share": entry["sweep"]["epochs_trained"] / max(none["epochs_trained"], 1),
+        }
+        print(f"seed {seed}: pruner=none {entry['pruner_none']}", flush=True)
+        result.update(_medians(result["seeds"]))
+        write_result("sweep_quality", args, result)
     return 0
 
 
