@@ -88,13 +88,12 @@ def decide(
         f"challenger {said} {_said(challenger)} vs @{ALIAS} {_said(champion)}; "
         f"{comparison.test} p={comparison.p_value:.3g} ({comparison.detail})"
     )
-    better = challenger.value > champion.value if higher else challenger.value < champion.value
     if promoted:
         verdict = f"better beyond noise (p < {ALPHA:g})"
-    elif better:
+    elif comparison.p_value >= ALPHA:
         verdict = f"within noise (p >= {ALPHA:g}): a tie keeps @{ALIAS}"
     else:
-        verdict = f"not better: keeps @{ALIAS}"
+        verdict = f"worse beyond noise: keeps @{ALIAS}"
     return promoted, f"{verdict}: {both}", comparison.p_value
 
 
