@@ -15,23 +15,26 @@ them sooner), so the share of it is a lower bound of the share of ``pruner=none`
     .venv/bin/python benchmarks/sweep_quality.py [--seeds 0,1,2] [--none-seeds 1] [--dataset digits]
 
 The JSON (``benchmarks/results/sweep_quality.json``) is rewritten after every run, so an
-interrupted benchmark keeps what it measured. Targets: median champion at least 0.25 points above
-the single run, sweep wall time at most 8 single runs, at most 40 % of ``pruner=none``'s epochs,
-at least 4 complete trials. Not run by CI.
+interrupted benchmark keeps what it measured. Seeds measured by separate invocations (``--out``
+elsewhere) are combined, medians recomputed, with ``--merge A.json B.json ...``. Targets:
+median champion at least 0.25 points above the single run, sweep wall time at most 8 single
+runs, at most 40 % of ``pruner=none``'s epochs, at least 4 complete trials. Not run by CI.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from common import REPO, add_data_flags, run_sweep, sweep_flags, write_result
+from common import REPO, RESULTS, add_data_flags, run_sweep, sweep_flags, write_result
 
 TARGETS = {
     "champion_over_single_points_at_least": 0.25,
@@ -110,8 +113,11 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2", help="sampler seeds, one sweep each")
     parser.add_argument("--none-seeds", type=int, default=1, help="pruner=none for N seeds")
     parser.add_argument("--trials", type=int, default=20, help="n_trials (the sweep's default)")
+    parser.add_argument("--merge", nargs="+", type=Path, help="combine these results' seeds")
     parser.add_argument("sweep_args", nargs="*", help="more pipelines.sweep flags, after --")
     args = parser.parse_args()
+    if args.merge:
+        return merge(args.merge, args.out or RESULTS / "sweep_quality.json")
     seeds = [int(s) for s in args.seeds.split(",")]
     train_flags = sweep_flags(args)
     if args.epochs:  # small settings: every run this many epochs
@@ -150,6 +156,21 @@ def main() -> int:
         print(f"seed {seed}: pruner=none {entry['pruner_none']}", flush=True)
         result.update(_medians(result["seeds"]))
         write_result("sweep_quality", args, result)
+    return 0
+
+
+def merge(paths: list[Path], out: Path) -> int:
+    """One result from several invocations' results: their seeds, the medians recomputed."""
+    results = [json.loads(p.read_text()) for p in paths]
+    merged = {**results[0], "seeds": {}, "merged_from": [
+        {"file": p.name, "seeds": list(r["seeds"]), "finished": r.get("finished")}
+        for p, r in zip(paths, results, strict=True)
+    ]}  # fmt: skip
+    for result in results:
+        merged["seeds"].update(result["seeds"])
+    merged.update(_medians(merged["seeds"]))
+    out.write_text(json.dumps(merged, indent=2, default=float) + "\n")
+    print(f"wrote {out}: seeds {', '.join(merged['seeds'])}", flush=True)
     return 0
 
 
