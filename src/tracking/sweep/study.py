@@ -154,7 +154,9 @@ def optimize(
     """Run trials until the study counts ``n_trials`` (all workers together), ``timeout``
     passes, or this process has run ``max_trials``."""
     tag_state = StateTagger(objective.tracker)
-    first = len(study.trials)
+    # This invocation's trials: the new ones, and the queued ones it takes (trial 0, retries).
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    first = min([t.number for t in waiting] + [len(study.trials)])
     try:
         study.optimize(
             objective,
