@@ -57,6 +57,13 @@ def overhead(r: dict[str, Any]) -> tuple[str, str, str, str]:
     return "Tracking overhead", measured, target, f"{_met(met)} (noisy machine: see the notes)"
 
 
+def default_mark(pruner: str) -> str:
+    """``, the default`` when ``pruner`` is the sweep's default pruner today."""
+    from tracking.sweep.config import SweepConfig
+
+    return ", the default" if pruner == SweepConfig().pruner else ""
+
+
 def pruning(r: dict[str, Any]) -> tuple[str, str, str, str]:
     p, u = r["pruned"], r["unpruned"]
     drop = r["best_val_accuracy_drop_points"]
@@ -70,7 +77,8 @@ def pruning(r: dict[str, Any]) -> tuple[str, str, str, str]:
     t = r["targets"]
     monitor = r["settings"].get("monitor", "val_loss")
     return (
-        f"Pruning (`{r.get('pruner', 'median')}`, the default) vs `pruner=none`, study on "
+        f"Pruning (`{r.get('pruner', 'median')}`{default_mark(r.get('pruner', 'median'))}) vs "
+        "`pruner=none`, study on "
         f"`{monitor}`",
         measured,
         "<= 40 % of the epochs, <= 0.2 points lower",
