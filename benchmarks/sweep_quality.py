@@ -168,6 +168,14 @@ def merge(paths: list[Path], out: Path) -> int:
     ]}  # fmt: skip
     for result in results:
         merged["seeds"].update(result["seeds"])
+    seeds = merged["seeds"]
+    merged["settings"] = {
+        **merged.get("settings", {}),
+        "seeds": ",".join(seeds),
+        "none_seeds": sum("pruner_none" in e for e in seeds.values()),
+        "merge": [str(p) for p in paths],
+    }
+    merged["finished"] = max(str(r.get("finished", "")) for r in results)
     merged.update(_medians(merged["seeds"]))
     out.write_text(json.dumps(merged, indent=2, default=float) + "\n")
     print(f"wrote {out}: seeds {', '.join(merged['seeds'])}", flush=True)
