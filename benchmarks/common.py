@@ -126,11 +126,20 @@ def run_sweep(flags: list[str], *, study: str = "bench") -> dict[str, Any]:
             champion = {
                 "model": model.name,
                 "version": version.version,
+                "run_id": version.run_id,
                 "test_accuracy": run_metrics.get("test_accuracy"),
                 "best_val_accuracy": run_metrics.get("best_val_accuracy"),
             }
         # The pruner the study ran with, as the sweep logged it on its parent run.
         parent = client.get_run(loaded.user_attrs["mlflow_parent_run_id"])
+        refit: dict[str, Any] = {}
+        if isinstance(done_refit := loaded.user_attrs.get("refit"), dict):
+            refit_metrics = client.get_run(done_refit["run_id"]).data.metrics
+            refit = {
+                **done_refit,
+                "test_accuracy": refit_metrics.get("test_accuracy"),
+                "epochs_trained": int(refit_metrics.get("epochs_trained", 0)),
+            }
         complete = [t for t in trials if t["state"] == "COMPLETE"]
         val = [
             float(t["best_val_accuracy"]) for t in complete if t["best_val_accuracy"] is not None
@@ -150,5 +159,7 @@ def run_sweep(flags: list[str], *, study: str = "bench") -> dict[str, Any]:
                 trials[loaded.best_trial.number]["best_val_accuracy"] if complete else None
             ),
             "champion": champion,
+            "promotion": {k: v for k, v in parent.data.tags.items() if k.startswith("promotion.")},
+            "refit": refit,
             "trials": trials,
         }

@@ -57,6 +57,13 @@ def overhead(r: dict[str, Any]) -> tuple[str, str, str, str]:
     return "Tracking overhead", measured, target, f"{_met(met)} (noisy machine: see the notes)"
 
 
+def default_mark(pruner: str) -> str:
+    """``, the default`` when ``pruner`` is the sweep's default pruner today."""
+    from tracking.sweep.config import SweepConfig
+
+    return ", the default" if pruner == SweepConfig().pruner else ""
+
+
 def pruning(r: dict[str, Any]) -> tuple[str, str, str, str]:
     p, u = r["pruned"], r["unpruned"]
     drop = r["best_val_accuracy_drop_points"]
@@ -70,7 +77,8 @@ def pruning(r: dict[str, Any]) -> tuple[str, str, str, str]:
     t = r["targets"]
     monitor = r["settings"].get("monitor", "val_loss")
     return (
-        f"Pruning (`{r.get('pruner', 'median')}`, the default) vs `pruner=none`, study on "
+        f"Pruning (`{r.get('pruner', 'median')}`{default_mark(r.get('pruner', 'median'))}) vs "
+        "`pruner=none`, study on "
         f"`{monitor}`",
         measured,
         "<= 40 % of the epochs, <= 0.2 points lower",
@@ -112,6 +120,33 @@ def champion(r: dict[str, Any]) -> tuple[str, str, str, str]:
     return "Champion quality", measured, ">= 98.50 % in <= 30 min", _met(r["targets"]["met"])
 
 
+def sweep_quality(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    m, met = r["medians"], r["met"]
+    gain, share_none = m["champion_over_single_points"], m["epochs_share_of_none"]
+    epochs = (
+        f"{100 * share_none:.0f} % of `pruner=none`'s epochs ({m['epochs_share_of_none_seeds']} "
+        "seed(s) measured)"
+        if share_none is not None
+        else "`pruner=none` not measured"
+    )
+    measured = (
+        f"medians over {m['n_seeds']} sampler seed(s), default 20-trial sweep vs one default "
+        f"run beside it: champion test accuracy {_pct(m['champion_test_accuracy'])} vs "
+        f"{_pct(m['single_test_accuracy'])} ({'n/a' if gain is None else f'{gain:+.2f}'} "
+        f"points; best trial {_pct(m['best_trial_test_accuracy'])}, refit "
+        f"{_pct(m['refit_test_accuracy'])}); {m['complete_trials']:g} complete trials; wall "
+        f"time {m['seconds_over_single']:.1f}x the single run; {epochs}, "
+        f"{100 * m['epochs_share_of_sampled_budget']:.0f} % of the epoch budgets it sampled"
+    )
+    target = "+0.25 points, <= 8x the time, <= 40 % of the epochs, >= 4 complete trials"
+    verdicts = [met["champion_met"], met["seconds_met"], met["epochs_met"],
+                met["complete_trials_met"]]  # fmt: skip
+    verdict = "n/a" if None in verdicts else _met(all(verdicts))
+    if None in verdicts and False in verdicts:
+        verdict = "**no**"
+    return "Sweep quality (`sweep_quality.py`)", measured, target, verdict
+
+
 def workers(r: dict[str, Any]) -> tuple[str, str, str, str]:
     measured = f"workers=2 / workers=1: {r['speedup_2_over_1']:.2f}x trials per hour"
     if "memory_one_process" in r:
@@ -137,6 +172,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str, str]]] = {
     "pruning": pruning,
     "hyperband": hyperband,
     "champion": champion,
+    "sweep_quality": sweep_quality,
     "workers": workers,
     "diagnosis_agreement": diagnosis_agreement,
 }

@@ -89,10 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else f"best {base.monitor} {result.best_value:.4f} (trial {result.best_number})"
     )
     print(f"study {result.study_name}: {counts}; {best}; parent run {result.parent_run_id}")
-    if result.promotion is not None:
-        p = result.promotion
-        verdict = "is now @champion" if p.promoted else "did not move @champion"
-        print(f"{p.name} version {p.version} {verdict}: {p.reason}")
+    for label, p in (("best trial", result.promotion), ("refit", result.refit_promotion)):
+        if p is not None:
+            verdict = "is now @champion" if p.promoted else "did not move @champion"
+            print(f"{p.name} version {p.version} ({label}) {verdict}: {p.reason}")
     return 0
 
 

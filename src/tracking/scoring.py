@@ -61,10 +61,14 @@ def score_model_uri(model_uri: str, dataset: Dataset) -> Score:
 
 
 def score_pyfunc(model: PyFuncModel, dataset: Dataset) -> Score:
-    """A loaded model on the test split's raw rows; a classifier's probabilities (the loss
-    needs them) through its ``output`` switch, which versions logged before it lack: their
-    ``predict`` returned probabilities."""
+    """A loaded model on the test split's raw rows (``predict_test``), scored."""
+    return score_predictions(predict_test(model, dataset), dataset)
+
+
+def predict_test(model: PyFuncModel, dataset: Dataset) -> np.ndarray:
+    """A loaded model's predictions for the test split's raw rows; a classifier's probabilities
+    (the loss needs them) through its ``output`` switch, which versions logged before it lack:
+    their ``predict`` returned probabilities."""
     switch = not dataset.regression and model.metadata.get_params_schema() is not None
     params = {OUTPUT: PROBABILITIES} if switch else None
-    predictions = model.predict(dataset.model_input(dataset.x_test), params=params)
-    return score_predictions(np.asarray(predictions), dataset)
+    return np.asarray(model.predict(dataset.model_input(dataset.x_test), params=params))

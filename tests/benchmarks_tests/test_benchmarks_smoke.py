@@ -47,6 +47,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     else:
         bench("hyperband.py", out / "hyperband.json", "--pruning-result", str(out / "pruning.json"))
     bench("champion.py", out / "champion.json", "--trials", "2", "--timeout-minutes", "5")
+    bench("sweep_quality.py", out / "sweep_quality.json", "--trials", "2", "--seeds", "0")
     return out
 
 
@@ -108,6 +109,22 @@ def test_champion_reports_trials_minutes_and_test_accuracy(results: Path) -> Non
     assert r["pruner"] == SweepConfig().pruner  # the default sweep
 
 
+def test_sweep_quality_compares_the_default_sweep_with_a_single_run_beside_it(
+    results: Path,
+) -> None:
+    r = load(results, "sweep_quality")
+    (entry,) = r["seeds"].values()
+    single, sweep, none = entry["single"], entry["sweep"], entry["pruner_none"]
+    assert single["seconds"] > 0 and 0 < single["test_accuracy"] <= 1
+    assert sweep["seconds_over_single"] == pytest.approx(sweep["seconds"] / single["seconds"])
+    assert sum(sweep["states"].values()) == 2 and sweep["complete_trials"] == 2  # no pruning yet
+    assert sweep["trials"][0]["params"]["batch_size"] == 128  # trial 0: the base configuration
+    assert 0 < sweep["champion_test_accuracy"] <= 1 and 0 < sweep["refit_test_accuracy"] <= 1
+    assert sweep["refit_epochs_from"].startswith(("recommended_epochs=", "best epoch"))
+    assert none["epochs_share"] == sweep["epochs_trained"] / none["epochs_trained"]
+    assert r["medians"]["n_seeds"] == 1 and set(r["met"]) >= {"champion_met", "epochs_met"}
+
+
 def test_report_renders_a_row_per_result_between_the_markers(results: Path) -> None:
     page = results / "README.md"  # a copy of benchmarks/README.md, the file report.py rewrites
     page.write_text((BENCH / "README.md").read_text())
@@ -132,7 +149,7 @@ def test_report_renders_a_row_per_result_between_the_markers(results: Path) -> N
     assert text.split(end)[1] == before.split(end)[1]
     table = text.split(start)[1].split(end)[0]
     rows = [line for line in table.splitlines() if re.search(r"`[\w-]+\.json`", line)]
-    expected = {"overhead.json", "pruning.json", "champion.json"}
+    expected = {"overhead.json", "pruning.json", "champion.json", "sweep_quality.json"}
     if (results / "hyperband.json").exists():
         expected.add("hyperband.json")
     assert sorted(re.search(r"`([\w-]+\.json)`", row).group(1) for row in rows) == sorted(expected)

@@ -25,7 +25,7 @@ FAST = [
 ]  # fmt: skip
 BASE = TrainConfig(dataset="digits", hidden_units="16", max_train_samples=500,
                    registered_model_name="digits-mlp")  # fmt: skip
-SPACE = {"epochs_min": 2, "epochs_max": 3}
+SPACE = {"epochs_min": 2, "epochs_max": 3, "refit": False}  # the refit: test_sweep_quality.py
 
 
 class AlwaysPrune(optuna.pruners.BasePruner):

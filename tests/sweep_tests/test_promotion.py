@@ -3,34 +3,33 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 
 from tests.helpers import train_run
 from tracking.config import TrainConfig
 from tracking.data import load_dataset
-from tracking.scoring import score_model_uri
-from tracking.sweep.promotion import ALIAS, decide, promote
+from tracking.sweep.promotion import ALIAS, decide, promote, score_rows
+from tracking.sweep.significance import Scored
 from tracking.tracker import Tracker
 
 NAME = "digits-mlp"
 
 
-def test_decide_higher_accuracy_wins() -> None:
-    assert decide(0.9, None, "test_accuracy")[0]
-    assert decide(0.91, 0.9, "test_accuracy")[0]
-    assert not decide(0.9, 0.9, "test_accuracy")[0]  # a tie does not move the alias
-    promoted, reason = decide(0.8, 0.9, "test_accuracy")
-    assert not promoted and "test accuracy 0.8000 does not beat 0.9000" in reason
+def _scored(value: float, n: int = 1000) -> Scored:
+    rows = np.zeros(n, dtype=bool)
+    rows[: round(value * n)] = True  # the better model is right on every row the other is
+    return Scored(value, rows)
 
 
-def test_decide_lower_error_wins_for_regression() -> None:
-    # The same rule, the other direction: a smaller test MAE (RMSE) is better, a larger R² is.
-    assert decide(0.41, 0.52, "test_mae")[0]
-    promoted, reason = decide(0.52, 0.41, "test_mae")
-    assert not promoted and "test mae 0.5200 does not beat 0.4100" in reason
-    assert not decide(0.5, 0.5, "test_mae")[0]
-    assert decide(0.3, 0.4, "test_rmse")[0] and not decide(0.3, 0.4, "test_r2")[0]
-    assert decide(0.1, None, "test_mae")[0]
+def test_decide_higher_accuracy_wins_beyond_noise_only() -> None:
+    assert decide(_scored(0.9), None, "test_accuracy")[0]
+    assert decide(_scored(0.95), _scored(0.9), "test_accuracy")[0]  # 50 of 1000 rows: p < 1e-9
+    assert not decide(_scored(0.9), _scored(0.9), "test_accuracy")[0]  # a tie
+    assert not decide(_scored(0.903), _scored(0.9), "test_accuracy")[0]  # 3 rows: noise
+    promoted, reason, _ = decide(_scored(0.8), _scored(0.9), "test_accuracy")
+    assert not promoted and reason.startswith("worse beyond noise: keeps @champion")
+    assert "challenger test accuracy 0.8000 (95 % CI" in reason
 
 
 def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
@@ -51,9 +50,9 @@ def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
     assert strong.test_accuracy > weak.test_accuracy + 0.2
     calls: list[str] = []
 
-    def scorer(uri: str) -> float:  # the real score, pulled from the registry; calls recorded
+    def scorer(uri: str) -> Scored:  # the real score, pulled from the registry; calls recorded
         calls.append(uri)
-        return score_model_uri(uri, dataset).metrics["test_accuracy"]
+        return score_rows(uri, dataset, "test_accuracy")
 
     def challenge(result):  # type: ignore[no-untyped-def]
         return promote(
@@ -80,7 +79,7 @@ def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
     assert str(client.get_model_version_by_alias(NAME, ALIAS).version) == better.version
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 2
     tag = client.get_model_version(NAME, worse.version).tags["promotion"]
-    assert tag.startswith("kept: challenger test accuracy")
+    assert tag.startswith("kept: worse beyond noise: keeps @champion: challenger test accuracy")
     champion = mlflow.pyfunc.load_model(f"models:/{NAME}@{ALIAS}")
     assert champion.metadata.run_id == strong.run_id
 
@@ -101,7 +100,7 @@ def test_a_champion_that_cannot_be_scored_is_replaced_and_the_reason_says_so(
         run_id=old.run_id,
         model_uri=old.model_uri,
         tags={},
-        scorer=lambda uri: score_model_uri(uri, csv_data).metrics["test_accuracy"],
+        scorer=lambda uri: score_rows(uri, csv_data, "test_accuracy"),
     )
     assert first.promoted
     base = TrainConfig(dataset="digits", hidden_units="8", epochs=1, max_train_samples=300)
@@ -113,7 +112,7 @@ def test_a_champion_that_cannot_be_scored_is_replaced_and_the_reason_says_so(
         run_id=other.run_id,
         model_uri=other.model_uri,
         tags={},
-        scorer=lambda uri: score_model_uri(uri, digits).metrics["test_accuracy"],
+        scorer=lambda uri: score_rows(uri, digits, "test_accuracy"),
     )
     # It cannot be compared, so it does not block the challenger: promoted, and the reason says
     # the old champion was incomparable and why.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from tracking.errors import ConfigError
 from tracking.params import check, param
 
-PRUNERS = ("halving", "median", "hyperband", "patient", "none")
+PRUNERS = ("percentile", "halving", "median", "hyperband", "patient", "none")
 # (low, high) field pairs of the search space: low must not be above high.
 BOUND_PAIRS = (
     ("epochs_min", "epochs_max"),
@@ -33,13 +33,17 @@ class SweepConfig:
     )
     study_name: str = param("mnist-mlp-sweep", "Optuna study name")
     storage: str = param("sqlite:///optuna.db", "Optuna storage URL")
-    pruner: str = param("halving", "halving | median | hyperband | patient | none", choices=PRUNERS)
+    pruner: str = param(
+        "percentile",
+        "percentile | halving | median | hyperband | patient | none",
+        choices=PRUNERS,
+    )
     sampler_seed: int = param(0, "TPESampler seed (offset by trial count)")
     prune_startup_trials: int = param(
-        3, "median/patient: trials finished before pruning starts", at_least=0
+        4, "percentile/median/patient: complete trials before pruning starts", at_least=0
     )
     prune_warmup_epochs: int = param(
-        2, "median/patient: epochs of a trial before it can be pruned", at_least=0
+        1, "percentile/median/patient: epochs of a trial before it can be pruned", at_least=0
     )
     prune_patience: int = param(
         2, "patient: epochs without improvement before the median rule", at_least=0
@@ -55,6 +59,9 @@ class SweepConfig:
     dropout_max: float = param(0.5, "search space", at_least=0, below=1)
     l2_min: float = param(1e-6, "search space (log; 0,0 = no L2)", at_least=0, example="1e-6")
     l2_max: float = param(1e-2, "search space (log; 0,0 = no L2)", at_least=0)
+    refit: bool = param(
+        True, "retrain the best trial on train+validation rows; it competes for @champion too"
+    )
     # scale-out: worker processes on this machine, each replaced after a number of trials
     workers: int = param(1, "worker processes on this machine for the study", at_least=1)
     trials_per_process: int = param(

@@ -1,10 +1,15 @@
-"""Register a sweep's best model and move the ``champion`` alias only when it is better.
+"""Register a sweep's best model and move the ``champion`` alias only when it is better
+beyond noise.
 
-Both sides are scored fresh on the same test split with the same code (``score_model_uri``): the
+Both sides are scored fresh on the same test split with the same code (``score_rows``): the
 challenger from its registered version, the current champion pulled from the registry as
 ``models:/NAME@champion``, on the metric that fits the task (``config.PROMOTION_METRIC``: test
-accuracy, higher is better; test MAE, lower is better). One rule, ``decide``, knows each
-metric's direction (``config.TEST_METRIC_MODES``). A champion that cannot be scored on this test
+accuracy, higher is better; test MAE, lower is better), row by row. ``decide`` is the rule: the
+challenger takes ``@champion`` only when it is better by the metric and a paired test on the same
+test rows says so with p < 0.05 (``tracking.sweep.significance``: McNemar's exact test for a
+classifier, the paired t-test on per-row absolute errors for regression). A challenger within
+noise is a tie, and a tie keeps the current champion; ``promotion.reason`` gives both 95 %
+intervals and the test's p-value either way. A champion that cannot be scored on this test
 split (for instance one registered before its model took raw rows, or on other columns) cannot
 be compared: the challenger is promoted, and the reason says the old champion was incomparable
 and why. The registry refuses a new version with other inputs
@@ -18,15 +23,19 @@ import logging
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
+
 from tracking import registry
 from tracking import tags as T
 from tracking.config import TEST_METRIC_MODES
+from tracking.data import Dataset
+from tracking.sweep.significance import ALPHA, Scored, better_beyond_noise, interval
 from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 ALIAS = "champion"
 
-Scorer = Callable[[str], float]  # model URI -> the value of the promotion metric
+Scorer = Callable[[str], Scored]  # model URI -> the promotion metric, row by row
 
 
 class Promotion(NamedTuple):
@@ -38,18 +47,54 @@ class Promotion(NamedTuple):
     champion_version: str | None  # the version that held the alias before this decision
     champion_value: float | None
     metric: str = "test_accuracy"  # what both were scored on
+    challenger_interval: tuple[float, float] | None = None  # 95 %
+    champion_interval: tuple[float, float] | None = None
+    p_value: float | None = None  # of the paired test, when there was a champion to compare
 
 
-def decide(challenger: float, champion: float | None, metric: str) -> tuple[bool, str]:
-    """Promote when there is no champion or the challenger is strictly better by ``metric``
-    (higher for test_accuracy and test_r2, lower for test_mae, test_rmse and test_loss)."""
+def score_rows(model_uri: str, dataset: Dataset, metric: str) -> Scored:
+    """``model_uri`` loaded fresh and scored on the test split: ``metric`` and, per row,
+    whether the label was right (classification) or the absolute error (regression)."""
+    import mlflow.pyfunc
+
+    from tracking.scoring import predict_test, score_predictions
+
+    predictions = predict_test(mlflow.pyfunc.load_model(model_uri), dataset)
+    value = score_predictions(predictions, dataset).metrics[metric]
+    if dataset.regression:
+        errors = np.abs(predictions.reshape(len(dataset.y_test)) - dataset.y_test)
+        return Scored(value, errors.astype(np.float64))
+    return Scored(value, predictions.argmax(axis=1) == dataset.y_test)
+
+
+def _said(scored: Scored) -> str:
+    low, high = interval(scored)
+    return f"{scored.value:.4f} (95 % CI {low:.4f}-{high:.4f})"
+
+
+def decide(
+    challenger: Scored, champion: Scored | None, metric: str
+) -> tuple[bool, str, float | None]:
+    """Promote when there is no champion, or when the challenger is better by ``metric``
+    (higher for test_accuracy and test_r2, lower for test_mae, test_rmse and test_loss) beyond
+    noise: the paired test on the same rows gives p < ALPHA. Else keep the champion (a tie within
+    noise keeps it too). Returns (promote, reason, p-value)."""
     said = metric.replace("_", " ")
     if champion is None:
-        return True, f"no {ALIAS} yet; challenger {said} {challenger:.4f}"
-    better = challenger > champion if TEST_METRIC_MODES[metric] == "max" else challenger < champion
-    if better:
-        return True, f"challenger {said} {challenger:.4f} beats {champion:.4f}"
-    return False, f"challenger {said} {challenger:.4f} does not beat {champion:.4f}"
+        return True, f"no {ALIAS} yet; challenger {said} {_said(challenger)}", None
+    higher = TEST_METRIC_MODES[metric] == "max"
+    promoted, comparison = better_beyond_noise(challenger, champion, higher)
+    both = (
+        f"challenger {said} {_said(challenger)} vs @{ALIAS} {_said(champion)}; "
+        f"{comparison.test} p={comparison.p_value:.3g} ({comparison.detail})"
+    )
+    if promoted:
+        verdict = f"better beyond noise (p < {ALPHA:g})"
+    elif comparison.p_value >= ALPHA:
+        verdict = f"within noise (p >= {ALPHA:g}): a tie keeps @{ALIAS}"
+    else:
+        verdict = f"worse beyond noise: keeps @{ALIAS}"
+    return promoted, f"{verdict}: {both}", comparison.p_value
 
 
 def version_for_run(
@@ -78,7 +123,8 @@ def promote(
     challenger = scorer(f"models:/{name}/{version}")
     current = tracker.alias_version(name, ALIAS)
     champion_version = None if current is None else str(current.version)
-    champion: float | None = None
+    champion: Scored | None = None
+    p_value: float | None = None
     if champion_version == version:
         promoted, reason = False, f"version {version} already holds @{ALIAS}"
         champion = challenger
@@ -90,13 +136,14 @@ def promote(
             reason = (
                 f"current @{ALIAS} (version {champion_version}) is incomparable: it could not "
                 f"be scored on this test split ({type(error).__name__}: {_why(error)}); "
-                f"challenger {metric.replace('_', ' ')} {challenger:.4f} promoted in its place"
+                f"challenger {metric.replace('_', ' ')} {_said(challenger)} promoted "
+                "in its place"
             )
             log.warning("%s version %s: %s", name, version, reason)
         else:
-            promoted, reason = decide(challenger, champion, metric)
+            promoted, reason, p_value = decide(challenger, champion, metric)
     else:
-        promoted, reason = decide(challenger, None, metric)
+        promoted, reason, p_value = decide(challenger, None, metric)
     if promoted:
         tracker.set_alias(name, ALIAS, version)
     decision = "promoted" if promoted else "kept"
@@ -110,7 +157,17 @@ def promote(
         reason,
     )
     return Promotion(
-        name, version, promoted, reason, challenger, champion_version, champion, metric
+        name,
+        version,
+        promoted,
+        reason,
+        challenger.value,
+        champion_version,
+        None if champion is None else champion.value,
+        metric,
+        interval(challenger),
+        None if champion is None else interval(champion),
+        p_value,
     )
 
 
@@ -120,20 +177,33 @@ def _why(error: Exception) -> str:
     return (text.splitlines() or [""])[0][:200]
 
 
-def record(tracker: Tracker, promotion: Promotion, parent_run_id: str) -> None:
-    """Write the decision and why into the sweep's parent run."""
+def record(tracker: Tracker, promotion: Promotion, parent_run_id: str, prefix: str = "") -> None:
+    """Write the decision, why, and both 95 % intervals into the sweep's parent run
+    (``prefix`` names a second challenger's decision, e.g. ``refit.``)."""
     p = promotion
     previous = f"{p.name}/{p.champion_version}" if p.champion_version else "none"
+
+    def key(name: str) -> str:
+        return name.replace("promotion.", f"promotion.{prefix}", 1)
+
     tracker.set_tags(
         parent_run_id,
         {
-            T.PROMOTION_DECISION: "promoted" if p.promoted else "kept",
-            T.PROMOTION_REASON: p.reason,
-            T.PROMOTION_VERSION: f"{p.name}/{p.version}",
-            T.PROMOTION_PREVIOUS_CHAMPION: previous,
+            key(T.PROMOTION_DECISION): "promoted" if p.promoted else "kept",
+            key(T.PROMOTION_REASON): p.reason,
+            key(T.PROMOTION_VERSION): f"{p.name}/{p.version}",
+            key(T.PROMOTION_PREVIOUS_CHAMPION): previous,
         },
     )
-    metrics = {f"promotion.challenger_{p.metric}": p.challenger_value}
+    metrics = {key(f"promotion.challenger_{p.metric}"): p.challenger_value}
+    if p.challenger_interval is not None:
+        metrics[key(f"promotion.challenger_{p.metric}_ci_low")] = p.challenger_interval[0]
+        metrics[key(f"promotion.challenger_{p.metric}_ci_high")] = p.challenger_interval[1]
     if p.champion_value is not None:
-        metrics[f"promotion.champion_{p.metric}"] = p.champion_value
+        metrics[key(f"promotion.champion_{p.metric}")] = p.champion_value
+    if p.champion_interval is not None:
+        metrics[key(f"promotion.champion_{p.metric}_ci_low")] = p.champion_interval[0]
+        metrics[key(f"promotion.champion_{p.metric}_ci_high")] = p.champion_interval[1]
+    if p.p_value is not None:
+        metrics[key("promotion.p_value")] = p.p_value
     tracker.log_metrics(parent_run_id, metrics)

@@ -29,8 +29,21 @@ class Reporter(Protocol):
     def should_prune(self) -> bool: ...
 
 
+KEEP_PERCENTILE = 25.0  # percentile: a trial goes on while it is in the best quarter
+
+
 def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
     """Optuna's own pruner for ``sweep.pruner`` (validated by ``validate_sweep``)."""
+    if sweep.pruner == "percentile":
+        # Once prune_startup_trials trials are complete, a trial past its warm-up epochs stops
+        # when its best value so far is outside the best quarter of the complete trials' best
+        # values at the same epoch. The startup trials all finish: TPE learns from them, and
+        # the parameter importances have enough complete trials to be drawn.
+        return optuna.pruners.PercentilePruner(
+            KEEP_PERCENTILE,
+            n_startup_trials=sweep.prune_startup_trials,
+            n_warmup_steps=sweep.prune_warmup_epochs,
+        )
     median = optuna.pruners.MedianPruner(
         n_startup_trials=sweep.prune_startup_trials, n_warmup_steps=sweep.prune_warmup_epochs
     )

@@ -13,7 +13,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import optuna
 from optuna.study import MaxTrialsCallback
@@ -23,13 +23,14 @@ from tracking import tags as T
 from tracking.config import PROMOTION_METRIC, TrainConfig
 from tracking.data import Dataset, load_dataset
 from tracking.errors import ConfigError
-from tracking.scoring import score_model_uri
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import end_orphan_runs, requeue
 from tracking.sweep.objective import Objective, StateTagger, progress_line
 from tracking.sweep.parent import PARENT_ATTR, find_or_create_parent
-from tracking.sweep.promotion import Promotion, promote, record
+from tracking.sweep.promotion import Promotion, promote, record, score_rows
 from tracking.sweep.pruning import make_pruner
+from tracking.sweep.refit import EPOCHS_FROM_TAG, OF_TRIAL_TAG, refit_best
+from tracking.sweep.significance import Scored
 from tracking.sweep.space import direction
 from tracking.sweep.storage import open_sweep_storage, stale_trials, study_lock
 from tracking.sweep.summary import log_summary, state_counts
@@ -49,6 +50,7 @@ class SweepResult(NamedTuple):
     best_number: int | None
     best_value: float | None
     promotion: Promotion | None
+    refit_promotion: Promotion | None = None  # the refit of the best trial, as a challenger
 
 
 def sampler_seed(sweep: SweepConfig, worker: int, n_existing: int) -> int:
@@ -91,6 +93,10 @@ def open_study(
         "study %s %s in %s", sweep.study_name, "created" if created else "found", sweep.storage
     )
     if created:
+        if base_params := enqueued_base(base, sweep):
+            # The base configuration (the defaults of a single run) is the first trial: the
+            # sweep's champion has it to beat, and TPE starts from a known good point.
+            study.enqueue_trial(base_params, user_attrs={"base_configuration": True})
         study.set_user_attr("monitor", base.monitor)
         study.set_user_attr("dataset", base.dataset)
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2
@@ -107,6 +113,24 @@ def open_study(
                 f"pass -P monitor={known} to resume it, or a new -P study_name",
             )
     return study, find_or_create_parent(tracker, study, base, sweep)
+
+
+def enqueued_base(base: TrainConfig, sweep: SweepConfig) -> dict[str, Any]:
+    """The base configuration's values of the searched parameters, each brought into the
+    search space (a value below or above its range takes the nearest bound, a batch size the
+    nearest choice; ``l2=0`` on a log range becomes ``l2_min``)."""
+    s = sweep
+    choices = list(dict.fromkeys(s.batch_size_choices))
+    wanted: dict[str, Any] = {}
+    if s.epochs_min != s.epochs_max:
+        wanted["epochs"] = min(max(base.epochs, s.epochs_min), s.epochs_max)
+    if len(choices) > 1:
+        wanted["batch_size"] = min(choices, key=lambda b: (abs(b - base.batch_size), b))
+    for name in ("learning_rate", "dropout", "l2"):
+        low, high = getattr(s, f"{name}_min"), getattr(s, f"{name}_max")
+        if low != high:
+            wanted[name] = min(max(getattr(base, name), low), high)
+    return wanted
 
 
 def _wait_for_creator(study: optuna.Study) -> None:
@@ -130,7 +154,9 @@ def optimize(
     """Run trials until the study counts ``n_trials`` (all workers together), ``timeout``
     passes, or this process has run ``max_trials``."""
     tag_state = StateTagger(objective.tracker)
-    first = len(study.trials)
+    # This invocation's trials: the new ones, and the queued ones it takes (trial 0, retries).
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    first = min([t.number for t in waiting] + [len(study.trials)])
     try:
         study.optimize(
             objective,
@@ -195,19 +221,25 @@ def finish(
     sweep: SweepConfig,
     dataset: Dataset,
     parent: str,
-) -> tuple[bool, Promotion | None]:
-    """The summary and the promotion, by the last worker to finish (under the study's lock, so
-    two finishing at once do not both promote). False while other workers still run trials."""
+) -> tuple[bool, tuple[Promotion | None, Promotion | None]]:
+    """The summary and the promotions (best trial, then its refit), by the last worker to
+    finish (under the study's lock, so two finishing at once do not both promote). False while
+    other workers still run trials."""
     with study_lock(sweep.storage):
         end_orphan_runs(tracker, study)
         if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             log.info("other workers are still running trials; the last one summarises")
-            return False, None
+            return False, (None, None)
         log_summary(tracker, study, parent, base.monitor)
-        return True, _promote(tracker, study, base, dataset, parent)
+        return True, _promote(tracker, study, base, sweep, dataset, parent)
 
 
-def result_of(study: optuna.Study, parent: str, promotion: Promotion | None) -> SweepResult:
+def result_of(
+    study: optuna.Study,
+    parent: str,
+    promotion: Promotion | None,
+    refit_promotion: Promotion | None = None,
+) -> SweepResult:
     counts = state_counts(study.get_trials(deepcopy=False))
     best = study.best_trial if counts["COMPLETE"] else None
     return SweepResult(
@@ -217,6 +249,7 @@ def result_of(study: optuna.Study, parent: str, promotion: Promotion | None) -> 
         None if best is None else best.number,
         None if best is None else best.value,
         promotion,
+        refit_promotion,
     )
 
 
@@ -265,10 +298,10 @@ def conclude(
     here: FINISHED, KILLED on Ctrl-C or SIGTERM, FAILED on an error; it stays RUNNING only while
     other workers still run trials (without heartbeats), for the last of them to end it."""
     status: str | None = "FAILED"
-    promotion = None
+    promotion, refit_promotion = None, None
     try:
         settle(study, sweep, run_more)
-        done, promotion = finish(tracker, study, base, sweep, dataset(), parent)
+        done, (promotion, refit_promotion) = finish(tracker, study, base, sweep, dataset(), parent)
         status = "FINISHED" if done else None
     except (KeyboardInterrupt, Terminated):
         status = "KILLED"
@@ -276,12 +309,19 @@ def conclude(
     finally:
         if status is not None:
             tracker.end_run(parent, status)
-    return result_of(study, parent, promotion)
+    return result_of(study, parent, promotion, refit_promotion)
 
 
 def _promote(
-    tracker: Tracker, study: optuna.Study, base: TrainConfig, dataset: Dataset, parent_run_id: str
-) -> Promotion | None:
+    tracker: Tracker,
+    study: optuna.Study,
+    base: TrainConfig,
+    sweep: SweepConfig,
+    dataset: Dataset,
+    parent_run_id: str,
+) -> tuple[Promotion | None, Promotion | None]:
+    """The best trial's model challenges @champion; then, with ``refit``, its refit on the
+    training and validation rows challenges whichever holds @champion after that."""
     name = base.model_name  # "auto" resolved: mnist-mlp, digits-mlp, <csv stem>-mlp
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not name or not complete:
@@ -289,13 +329,17 @@ def _promote(
             "no promotion: %s",
             "registered_model_name is empty" if not name else "no complete trial",
         )
-        return None
+        return None, None
     best = study.best_trial
     metric = PROMOTION_METRIC[base.task]  # test_accuracy, or test_mae for regression
     model_uri = best.user_attrs.get("model_uri")
     if not model_uri:
         log.warning("no promotion: best trial %d logged no model", best.number)
-        return None
+        return None, None
+
+    def scorer(uri: str) -> Scored:
+        return score_rows(uri, dataset, metric)
+
     promotion = promote(
         tracker,
         name,
@@ -306,8 +350,27 @@ def _promote(
             T.OPTUNA_TRIAL_NUMBER: str(best.number),
             metric: repr(best.user_attrs.get(metric, float("nan"))),
         },
-        scorer=lambda uri: score_model_uri(uri, dataset).metrics[metric],
+        scorer=scorer,
         metric=metric,
     )
     record(tracker, promotion, parent_run_id)
-    return promotion
+    if not sweep.refit:
+        return promotion, None
+    refit = refit_best(tracker, study, base, sweep, dataset, parent_run_id)
+    if refit is None:
+        return promotion, None
+    refit_promotion = promote(
+        tracker,
+        name,
+        run_id=refit.run_id,
+        model_uri=refit.model_uri,
+        tags={
+            T.OPTUNA_STUDY_NAME: study.study_name,
+            OF_TRIAL_TAG: str(refit.trial),
+            EPOCHS_FROM_TAG: refit.epochs_from,
+        },
+        scorer=scorer,
+        metric=metric,
+    )
+    record(tracker, refit_promotion, parent_run_id, prefix="refit.")
+    return promotion, refit_promotion
