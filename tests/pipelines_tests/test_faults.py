@@ -2,7 +2,9 @@
 
 A killed sweep worker's trial is retried by another worker in the SAME MLflow run from its last
 backed-up epoch (real PostgreSQL storage, real tracking server); a killed training continues with
-``--resume-run-id``; without a backup the retry starts afresh and the old run ends FAILED.
+``--resume-run-id``, from any directory (``mlflow run`` too); without a backup the retry starts
+afresh and the old run ends FAILED; a SIGKILLed supervisor leaves no worker behind, and the next
+invocation continues its trial.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +22,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.browser import project_env, serve
-from tests.helpers import wait_until
+from tests.helpers import mlflow_run, wait_until
 
 BIN = Path(sys.executable).parent
 KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
@@ -155,6 +158,61 @@ def test_without_a_backup_the_retry_starts_afresh_and_the_old_run_is_worker_lost
     assert [r for r in client.search_runs(["0"]) if r.info.status == "RUNNING"] == []
 
 
+def _gone(pid: int) -> bool:
+    """The process ended (a zombie waiting for its new parent to reap it has ended too)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_supervisor_killed_by_sigkill_leaves_no_worker_and_its_trial_continues(
+    tmp_path: Path, tracking_store: str
+) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    env = project_env(tracking_store)
+    # trials_per_process > 0: the trial runs in a worker process, under a supervisor.
+    command = [sys.executable, "-m", "pipelines.sweep", *SWEEP, "--storage", storage,
+               "--n-trials", "1", "--trials-per-process", "5"]  # fmt: skip
+    supervisor = _start(command, tmp_path, env)
+    wait_until(lambda: _reported(storage) >= 5, 300, "trial 0 to report 5 epochs")
+    worker = int(optuna.load_study(study_name="faults", storage=storage).trials[0]
+                 .user_attrs["worker_pid"])  # fmt: skip
+    assert worker != supervisor.pid and not _gone(worker)
+    supervisor.send_signal(signal.SIGKILL)  # no handler runs, nothing is forwarded
+    supervisor.wait()
+    killed_at = time.monotonic()
+    wait_until(lambda: _gone(worker), 30, "the worker to exit after its supervisor died")
+    print(f"worker exited {time.monotonic() - killed_at:.1f} s after its supervisor's SIGKILL")
+    study = optuna.load_study(study_name="faults", storage=storage)
+    killed = study.trials[0]
+    # As after Ctrl-C: the trial FAIL and queued again, its run KILLED with its curves so far.
+    assert [t.state.name for t in study.trials] == ["FAIL", "WAITING"]
+    assert study.trials[1].system_attrs["failed_trial"] == 0
+    client = MlflowClient()
+    run_id = killed.user_attrs["mlflow_run_id"]
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.tags["stop_reason"] == "interrupted"
+    steps = _steps(client, run_id, "val_loss")  # the epoch in progress may be logged, not reported
+    assert steps == list(range(len(steps))) and len(steps) >= len(killed.intermediate_values) >= 5
+    assert "plots/loss_curve.png" in {a.path for a in client.list_artifacts(run_id, "plots")}
+    # The next invocation continues the killed trial in its run; nothing is left RUNNING.
+    second = _start(command, tmp_path, env)
+    _, stderr = second.communicate(timeout=600)
+    assert second.returncode == 0, stderr[-4000:]
+    study = optuna.load_study(study_name="faults", storage=storage)
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    assert study.trials[1].user_attrs["mlflow_run_id"] == run_id
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["stop_reason"] == "completed"
+    for key in KEYS:
+        assert _steps(client, run_id, key) == list(range(40)), key
+    assert [r.info.run_id for r in client.search_runs(["0"]) if r.info.status == "RUNNING"] == []
+
+
 def _train(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return _start([sys.executable, "-m", "pipelines.train", *TRAIN, *args], cwd, env)
 
@@ -197,3 +255,40 @@ def test_a_killed_training_resumes_in_the_same_run(
     (other,) = [r for r in client.search_runs(["0"]) if r.info.run_id != run_id]
     for key in ("best_val_loss", "test_accuracy", "best_epoch"):
         assert run.data.metrics[key] == pytest.approx(other.data.metrics[key], abs=1e-4), key
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_training_killed_in_one_directory_resumes_through_mlflow_run(
+    tmp_path: Path, tracking_store: str
+) -> None:
+    env = project_env(tracking_store)
+    client = MlflowClient()
+    somewhere = tmp_path / "somewhere"  # not the project directory `mlflow run` runs in
+    somewhere.mkdir()
+    training = _train(cwd=somewhere, env=env)
+
+    def epochs_logged() -> int:
+        runs = client.search_runs(["0"])
+        return len(_steps(client, runs[0].info.run_id, "val_loss")) if runs else 0
+
+    wait_until(lambda: epochs_logged() >= 6, 300, "6 epochs")
+    training.send_signal(signal.SIGKILL)
+    training.wait(60)
+    (run,) = client.search_runs(["0"])
+    run_id = run.info.run_id
+    assert run.info.status == "RUNNING"  # what SIGKILL leaves
+    # The run says where its backups are, as an absolute path.
+    backup = Path(run.data.tags["backup_path"])
+    assert backup == (somewhere / ".backups" / run_id).resolve() and backup.is_dir()
+    done = mlflow_run(tmp_path, tracking_store, resume_run_id=run_id)
+    assert done.returncode == 0, done.stderr[-4000:]
+    # The same run continued to the end, every epoch once; the backup is gone.
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["stop_reason"] == "completed"
+    for key in KEYS:
+        assert _steps(client, run_id, key) == list(range(30)), key
+    assert not backup.exists()
+    (launcher,) = [r for r in client.search_runs(["0"]) if r.info.run_id != run_id]
+    assert launcher.data.tags["resumed_run_id"] == run_id
+    assert launcher.info.status == "FINISHED"
