@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from tests.browser import project_env, serve
+from tests.browser import free_port, project_env, serve
 from tests.helpers import mlflow_run, wait_until
 
 BIN = Path(sys.executable).parent
@@ -46,7 +47,15 @@ def _steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run_id, key))
 
 
-def _reported(storage: str, number: int = 0) -> int:
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _reported(storage: str | optuna.storages.BaseStorage, number: int = 0) -> int:
     """Epochs trial ``number`` has reported to Optuna so far."""
     try:
         study = optuna.load_study(study_name="faults", storage=storage)
@@ -292,3 +301,49 @@ def test_a_training_killed_in_one_directory_resumes_through_mlflow_run(
     (launcher,) = [r for r in client.search_runs(["0"]) if r.info.run_id != run_id]
     assert launcher.data.tags["resumed_run_id"] == run_id
     assert launcher.info.status == "FINISHED"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_worker_killed_through_the_grpc_proxy_is_retried_in_the_same_run(
+    tmp_path: Path, tracking_store: str, postgres_db: Callable[[], str]
+) -> None:
+    database = postgres_db()
+    env = project_env(tracking_store)
+    port = free_port()
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.storage_proxy", "--storage", database,
+         "--port", str(port)],
+        cwd=tmp_path, env=env, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    command = [sys.executable, "-m", "pipelines.sweep", *SWEEP,
+               "--storage", f"grpc://127.0.0.1:{port}"]  # fmt: skip
+    try:
+        wait_until(lambda: _listening(port), 120, "the proxy to listen")  # tables created
+        reader = optuna.storages.RDBStorage(database)  # one connection pool for every look
+        first = _start(command, tmp_path, env)
+        wait_until(lambda: _reported(reader) >= 5, 300, "trial 0 to report 5 epochs")
+        second = _start(command, tmp_path, env)  # the other worker, on the same proxy
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        killed = optuna.load_study(study_name="faults", storage=reader).trials[0]
+        assert killed.state.name == "RUNNING"  # what a killed process leaves behind
+        _, stderr = second.communicate(timeout=600)
+        assert second.returncode == 0, stderr[-4000:]
+    finally:
+        proxy.send_signal(signal.SIGINT)
+        proxy.wait(30)
+    study = optuna.load_study(study_name="faults", storage=database)
+    states = [t.state.name for t in study.trials]
+    # Failed through the proxy's heartbeats, retried with the same params: n_trials finished.
+    assert states.count("FAIL") == 1 and states.count("COMPLETE") == 2, states
+    (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == 0]
+    assert retry.params == killed.params
+    run_id = killed.user_attrs["mlflow_run_id"]
+    assert retry.user_attrs["mlflow_run_id"] == run_id  # continued in the same run
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["optuna.retry_of_trial"] == "0"
+    for key in KEYS:
+        assert _steps(client, run_id, key) == list(range(40)), key
+    assert [r.info.run_id for r in client.search_runs(["0"]) if r.info.status == "RUNNING"] == []
