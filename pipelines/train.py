@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config, options = parse_all(argv)
         validate(config)
         check_source(config)
-        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"))
+        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), config.model_name)
     except ConfigError as error:
         return _cli.fail(error)
     except SystemExit as done:  # argparse: --help, or a flag it could not parse (already said)
