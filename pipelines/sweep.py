@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         validate_sweep(sweep)
         validate(base)
         check_source(base)
-        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"))
+        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), base.model_name)
         from tracking.sweep.storage import open_sweep_storage  # Optuna + SQLAlchemy only
 
         storage = open_sweep_storage(sweep)

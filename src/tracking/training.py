@@ -96,6 +96,8 @@ def train(
             "data_source": dataset.source,
         }
         tracker.log_params(run_id, params)
+        if backup is not None:  # absolute: a resume finds it from any working directory
+            tracker.set_tags(run_id, {T.BACKUP_PATH: str(Path(backup).resolve())})
         if not resuming:
             logged = inputs.submit(tracker.log_dataset_inputs, run_id, dataset)
         keras.utils.set_random_seed(config.seed)
