@@ -59,6 +59,11 @@ class SweepConfig:
     dropout_max: float = param(0.5, "search space", at_least=0, below=1)
     l2_min: float = param(1e-6, "search space (log; 0,0 = no L2)", at_least=0, example="1e-6")
     l2_max: float = param(1e-2, "search space (log; 0,0 = no L2)", at_least=0)
+    search_space: str = param(
+        "",
+        "YAML file of your own hyperparameters to search (docs/own-model.md), '' = none",
+        example="examples/cnn_space.yaml",
+    )
     refit: bool = param(
         True, "retrain the best trial on train+validation rows; it competes for @champion too"
     )
@@ -115,6 +120,9 @@ def validate_sweep(sweep: SweepConfig) -> None:
         raise ConfigError(
             "backup_dir", s.backup_dir, "must not be empty", "e.g. -P backup_dir=.backups"
         )
+    from tracking.sweep.search_space import entries  # PyYAML only
+
+    entries(s.search_space)
     if (s.l2_min == 0) != (s.l2_max == 0):  # a log range cannot include 0
         raise ConfigError(
             "l2_min",

@@ -3,15 +3,19 @@
 epochs (int), batch_size (categorical), learning_rate (log), dropout (uniform), l2 (log). A range
 whose bounds are equal is not searched: the value is fixed and does not appear in the trial's
 params (Optuna cannot sample a log range that includes 0, so ``l2_min=l2_max=0`` means no L2).
+The entries of ``-P search_space`` (``tracking.sweep.search_space``) are drawn after them and
+reach the model function through ``params``, over the values ``-P params`` gives.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any, Literal, Protocol
 
 from tracking.config import TrainConfig, monitor_mode
 from tracking.sweep.config import SweepConfig
+from tracking.sweep.search_space import entries
 
 SEARCHED = ("epochs", "batch_size", "learning_rate", "dropout", "l2")
 
@@ -54,4 +58,7 @@ def suggest_config(trial: Suggester, base: TrainConfig, sweep: SweepConfig) -> T
         "dropout": float_param("dropout", s.dropout_min, s.dropout_max, False),
         "l2": float_param("l2", s.l2_min, s.l2_max, True),
     }
+    own = {entry.name: entry.suggest(trial) for entry in entries(s.search_space)}
+    if own:  # -P search_space: drawn next to the built-in ones, passed on in params
+        values["params"] = json.dumps({**base.user_params, **own})
     return dataclasses.replace(base, **values)

@@ -31,6 +31,7 @@ from tracking.sweep.promotion import Promotion, promote, record, score_rows
 from tracking.sweep.pruning import make_pruner
 from tracking.sweep.refit import EPOCHS_FROM_TAG, OF_TRIAL_TAG, refit_best
 from tracking.sweep.significance import Scored
+from tracking.sweep.search_space import entries
 from tracking.sweep.space import direction
 from tracking.sweep.storage import open_sweep_storage, stale_trials, study_lock
 from tracking.sweep.summary import log_summary, state_counts
@@ -118,7 +119,8 @@ def open_study(
 def enqueued_base(base: TrainConfig, sweep: SweepConfig) -> dict[str, Any]:
     """The base configuration's values of the searched parameters, each brought into the
     search space (a value below or above its range takes the nearest bound, a batch size the
-    nearest choice; ``l2=0`` on a log range becomes ``l2_min``)."""
+    nearest choice; ``l2=0`` on a log range becomes ``l2_min``), and those of the entries of
+    ``-P search_space`` (``Entry.base_value``)."""
     s = sweep
     choices = list(dict.fromkeys(s.batch_size_choices))
     wanted: dict[str, Any] = {}
@@ -130,6 +132,10 @@ def enqueued_base(base: TrainConfig, sweep: SweepConfig) -> dict[str, Any]:
         low, high = getattr(s, f"{name}_min"), getattr(s, f"{name}_max")
         if low != high:
             wanted[name] = min(max(getattr(base, name), low), high)
+    given = base.user_params
+    for entry in entries(s.search_space):  # -P params' value, else the entry's default
+        if entry.distribution != "constant":
+            wanted[entry.name] = entry.base_value(given.get(entry.name))
     return wanted
 
 

@@ -1,0 +1,126 @@
+"""-P search_space: the YAML file's entries parsed, drawn with Optuna next to the built-in five,
+and given to the base trial; every bad file or entry refused in one line naming it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from tracking.config import TrainConfig
+from tracking.errors import ConfigError
+from tracking.sweep.config import SweepConfig, validate_sweep
+from tracking.sweep.search_space import Entry, entries
+from tracking.sweep.space import suggest_config
+from tracking.sweep.study import enqueued_base
+
+REPO = Path(__file__).resolve().parents[2]
+GOOD = """\
+parameters:
+  filters: {values: [8, 16, 32]}
+  kernel_size: {distribution: int_uniform, min: 3, max: 5}
+  width: {distribution: log_uniform_values, min: 0.0001, max: 0.1}
+  rate: {distribution: uniform, min: 0.1, max: 0.3, default: 0.25}
+  pooling: {value: max}
+"""
+
+
+def _space(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_good_file_parses_into_its_entries(tmp_path: Path) -> None:
+    assert entries(_space(tmp_path, GOOD)) == (
+        Entry("filters", "categorical", (8, 16, 32)),
+        Entry("kernel_size", "int_uniform", (), 3, 5),
+        Entry("width", "log_uniform_values", (), 0.0001, 0.1),
+        Entry("rate", "uniform", (), 0.1, 0.3, 0.25),
+        Entry("pooling", "constant", ("max",)),
+    )
+    assert entries("") == ()
+
+
+def test_the_example_space_is_valid_for_the_example_cnn() -> None:
+    names = {e.name for e in entries(str(REPO / "examples" / "cnn_space.yaml"))}
+    source = (REPO / "examples" / "cnn.py").read_text()
+    assert names and all(f'params.get("{name}"' in source for name in names)
+
+
+def test_entries_are_drawn_with_optuna_next_to_the_built_in_ones(tmp_path: Path) -> None:
+    sweep = SweepConfig(search_space=_space(tmp_path, GOOD))
+    base = TrainConfig(params='{"filters": 16, "mine": 1}')
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    config = suggest_config(trial, base, sweep)
+    assert {k: trial.distributions[k] for k in ("filters", "kernel_size", "width", "rate")} == {
+        "filters": CategoricalDistribution([8, 16, 32]),
+        "kernel_size": IntDistribution(3, 5),
+        "width": FloatDistribution(0.0001, 0.1, log=True),
+        "rate": FloatDistribution(0.1, 0.3),
+    }
+    assert {"epochs", "batch_size", "learning_rate", "dropout", "l2"} < set(trial.params)
+    # The model function's params: the trial's draws over -P params, the constant, the rest kept.
+    own = {k: trial.params[k] for k in ("filters", "kernel_size", "width", "rate")}
+    assert config.user_params == {**own, "pooling": "max", "mine": 1}
+    assert json.loads(config.params) == config.user_params
+    assert config.model_params()["kernel_size"] == trial.params["kernel_size"]
+
+
+def test_the_base_trial_takes_params_then_default_then_first_choice_or_middle(
+    tmp_path: Path,
+) -> None:
+    sweep = SweepConfig(search_space=_space(tmp_path, GOOD))
+    wanted = enqueued_base(TrainConfig(params='{"kernel_size": 9}'), sweep)
+    assert wanted["filters"] == 8  # the first choice
+    assert wanted["kernel_size"] == 5  # -P params' 9, brought into [3, 5]
+    assert wanted["width"] == pytest.approx(0.0001**0.5 * 0.1**0.5)  # the geometric middle
+    assert wanted["rate"] == 0.25  # its default
+    assert "pooling" not in wanted and wanted["epochs"] == 20
+    assert enqueued_base(TrainConfig(params='{"filters": 32}'), sweep)["filters"] == 32
+
+
+BAD = {
+    "missing file": (None, "names a file that does not exist"),
+    "bad yaml": ("parameters:\n  filters: {values: [8, 16\n", "is not valid YAML at line"),
+    "no parameters": ("method: bayes\n", "has no 'parameters:' mapping"),
+    "other top key": ("method: bayes\nparameters: {a: {values: [1]}}\n", "key 'method'"),
+    "unknown distribution": (
+        "parameters:\n  width: {distribution: normal, min: 0, max: 1}\n",
+        "entry 'width' has unknown distribution 'normal'",
+    ),
+    "min above max": (
+        "parameters:\n  kernel_size: {distribution: int_uniform, min: 5, max: 3}\n",
+        "entry 'kernel_size' has min=5 above max=3",
+    ),
+    "clash with built-in": (
+        "parameters:\n  dropout: {distribution: uniform, min: 0, max: 0.5}\n",
+        "entry 'dropout' is a built-in parameter",
+    ),
+    "empty values": ("parameters:\n  filters: {values: []}\n", "entry 'filters' has no values"),
+    "log from zero": (
+        "parameters:\n  width: {distribution: log_uniform_values, min: 0, max: 1}\n",
+        "entry 'width' has min=0 on a log scale",
+    ),
+    "missing bound": (
+        "parameters:\n  width: {distribution: uniform, min: 0}\n",
+        "entry 'width' has max=None, not a number",
+    ),
+    "unknown key": ("parameters:\n  filters: {choices: [8]}\n", "entry 'filters' has unknown key"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_a_bad_file_or_entry_is_one_line_naming_it_and_the_fix(tmp_path: Path, case: str) -> None:
+    text, problem = BAD[case]
+    path = str(tmp_path / "nope.yaml") if text is None else _space(tmp_path, text)
+    with pytest.raises(ConfigError) as raised:
+        validate_sweep(SweepConfig(search_space=path))
+    message = str(raised.value)
+    assert raised.value.parameter == "search_space" and "\n" not in message
+    assert message.startswith(f"search_space={path!r} ") and problem in message, message
+    assert "; " in message  # ... and the fix after it
