@@ -93,12 +93,14 @@ def load_space(path: str, taken: frozenset[str] = frozenset()) -> tuple[Entry, .
     try:
         document = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        where = getattr(error, "problem_mark", None)
-        at = f" at line {where.line + 1}" if where is not None else ""
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
         reason = " ".join(str(getattr(error, "problem", None) or error).split())
         raise bad(f"is not valid YAML{at} ({reason})", "fix the file's YAML syntax") from None
     if not isinstance(document, Mapping) or not isinstance(document.get("parameters"), Mapping):
-        raise bad("has no 'parameters:' mapping", "write parameters: with one entry per name, " + EXAMPLE)  # fmt: skip
+        raise bad(
+            "has no 'parameters:' mapping", "write parameters: with one entry per name, " + EXAMPLE
+        )
     other = sorted(str(k) for k in document if k != "parameters")
     if other:
         raise bad(
@@ -124,7 +126,9 @@ def _entry(name: str, spec: Any, bad: Any, taken: frozenset[str]) -> Entry:
         raise bad(f"entry {name!r} is {spec!r}, not a mapping", EXAMPLE)
     unknown = sorted(str(k) for k in spec if k not in _KEYS)
     if unknown:
-        raise bad(f"entry {name!r} has unknown key {unknown[0]!r}", f"use {', '.join(sorted(_KEYS))}")  # fmt: skip
+        raise bad(
+            f"entry {name!r} has unknown key {unknown[0]!r}", f"use {', '.join(sorted(_KEYS))}"
+        )
     default = spec.get("default")
     if "value" in spec:
         return Entry(name, "constant", (_choice(name, spec["value"], bad),), default=default)
@@ -140,24 +144,44 @@ def _entry(name: str, spec: Any, bad: Any, taken: frozenset[str]) -> Entry:
     if kind == "categorical":
         values = spec.get("values")
         if not isinstance(values, list) or not values:
-            raise bad(f"entry {name!r} has no values (empty or missing)", f"give e.g. {name}: {{values: [8, 16, 32]}}")  # fmt: skip
+            raise bad(
+                f"entry {name!r} has no values (empty or missing)",
+                f"give e.g. {name}: {{values: [8, 16, 32]}}",
+            )
         choices = tuple(dict.fromkeys(_choice(name, v, bad) for v in values))
         return Entry(name, "categorical", choices, default=default)
     low, high = spec.get("min"), spec.get("max")
     for key, bound in (("min", low), ("max", high)):
-        if not isinstance(bound, (int, float)) or isinstance(bound, bool) or not math.isfinite(bound):
-            raise bad(f"entry {name!r} has {key}={bound!r}, not a number", f"give {name}: {{distribution: {kind}, min: ..., max: ...}}")  # fmt: skip
+        if (
+            not isinstance(bound, (int, float))
+            or isinstance(bound, bool)
+            or not math.isfinite(bound)
+        ):
+            raise bad(
+                f"entry {name!r} has {key}={bound!r}, not a number",
+                f"give {name}: {{distribution: {kind}, min: ..., max: ...}}",
+            )
         if kind == "int_uniform" and not float(bound).is_integer():
-            raise bad(f"entry {name!r} has {key}={bound!r}, not an integer", "int_uniform takes whole min and max, or use uniform")  # fmt: skip
+            raise bad(
+                f"entry {name!r} has {key}={bound!r}, not an integer",
+                "int_uniform takes whole min and max, or use uniform",
+            )
     assert isinstance(low, (int, float)) and isinstance(high, (int, float))
     if low > high:
-        raise bad(f"entry {name!r} has min={low!r} above max={high!r}", f"swap them: min: {high}, max: {low}")  # fmt: skip
+        raise bad(
+            f"entry {name!r} has min={low!r} above max={high!r}",
+            f"swap them: min: {high}, max: {low}",
+        )
     if kind == "log_uniform_values" and low <= 0:
-        raise bad(f"entry {name!r} has min={low!r} on a log scale", "give min > 0, e.g. min: 0.0001")  # fmt: skip
+        raise bad(
+            f"entry {name!r} has min={low!r} on a log scale", "give min > 0, e.g. min: 0.0001"
+        )
     return Entry(name, kind, (), low, high, default)
 
 
 def _choice(name: str, value: Any, bad: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise bad(f"entry {name!r} has choice {value!r}", "choices are numbers, text, true/false or null")
+    raise bad(
+        f"entry {name!r} has choice {value!r}", "choices are numbers, text, true/false or null"
+    )

@@ -30,8 +30,8 @@ from tracking.sweep.parent import PARENT_ATTR, find_or_create_parent
 from tracking.sweep.promotion import Promotion, promote, record, score_rows
 from tracking.sweep.pruning import make_pruner
 from tracking.sweep.refit import EPOCHS_FROM_TAG, OF_TRIAL_TAG, refit_best
-from tracking.sweep.significance import Scored
 from tracking.sweep.search_space import entries
+from tracking.sweep.significance import Scored
 from tracking.sweep.space import direction
 from tracking.sweep.storage import open_sweep_storage, stale_trials, study_lock
 from tracking.sweep.summary import log_summary, state_counts
