@@ -66,6 +66,11 @@ def test_a_sweep_searches_the_space_and_the_model_function_gets_it(
     assert [(r.data.params["filters"], r.data.params["kernel_size"]) for r in base] == [
         ("16", "3")  # -P params' filters, the space's default kernel_size
     ]
-    out = capsys.readouterr().out
-    assert "filters=" in out and "kernel_size=" in out
+    (parent,) = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string="tags.`sweep.role` = 'parent'",
+        output_format="list",
+    )
+    assert {"best.filters", "best.kernel_size", "best.dense_units"} <= set(parent.data.tags)
+    assert "digits-cnn version 1 (best trial) is now @champion" in capsys.readouterr().out
     assert MlflowClient().get_model_version_by_alias("digits-cnn", "champion")
