@@ -38,8 +38,8 @@ test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
 
 lint: setup
-	$(BIN)/ruff check src pipelines tests benchmarks
-	$(BIN)/ruff format --check src pipelines tests benchmarks
+	$(BIN)/ruff check src pipelines tests benchmarks examples
+	$(BIN)/ruff format --check src pipelines tests benchmarks examples
 	$(BIN)/mypy
 
 bench: setup        ## the benchmarks on MNIST (about an hour on 2 cores), then benchmarks/README.md's table

@@ -8,11 +8,14 @@ in one line with exit status 2.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import logging
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from types import FrameType
@@ -115,10 +118,41 @@ def fail(message: object) -> int:
 
 
 def raise_on_sigterm() -> None:
-    """Turn SIGTERM into ``Terminated`` (a plain SIGTERM would leave the run RUNNING forever)."""
+    """Turn the first SIGTERM into ``Terminated`` (a plain SIGTERM would leave the run RUNNING
+    forever) and ignore later ones, which would cut short the ending of the run: a parent's
+    death signals once per thread of the dying parent (``follow_parent``)."""
     from tracking.tracker import Terminated
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated(f"received signal {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, handler)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+POLL_PARENT = 1.0  # seconds, where the kernel cannot signal a parent's death
+
+
+def follow_parent(parent_pid: int) -> None:
+    """SIGTERM this process when ``parent_pid`` (its parent) dies, however it dies (SIGKILL,
+    the OOM killer). A sweep worker turns SIGTERM into ``Terminated`` as when the supervisor
+    forwards Ctrl-C: its trial's run ends KILLED with its curves and the trial is queued again.
+    Linux's ``PR_SET_PDEATHSIG`` has the kernel send it; elsewhere a thread watches the
+    parent's pid. Called before anything is created; 0 follows no one."""
+    if not parent_pid:
+        return
+    armed = False
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) == 0
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # it died before the lines above armed anything
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(POLL_PARENT)
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -2,7 +2,10 @@
 `python -m pipelines.storage_proxy --storage postgresql://USER@HOST/DB --port 13000`.
 
 Workers then pass `-P storage=grpc://PROXY_HOST:13000` and hold no database connection of their
-own. Optuna's ``run_grpc_proxy_server`` serves until Ctrl-C or SIGTERM.
+own. Optuna's ``run_grpc_proxy_server`` serves until Ctrl-C or SIGTERM. It has no TLS and no
+authentication: whoever reaches the port can read and write every study, so it listens on
+127.0.0.1 unless told otherwise, and other machines reach it through an SSH tunnel
+(`ssh -N -L 13000:127.0.0.1:13000 PROXY_HOST`) or over a private network only.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ log = logging.getLogger("pipelines.storage_proxy")
 @dataclass(frozen=True)
 class ProxyConfig:
     storage: str = param("sqlite:///optuna.db", "the database the proxy serves (Optuna URL)")
-    host: str = param("127.0.0.1", "address to listen on (0.0.0.0 for other machines)")
+    host: str = param("127.0.0.1", "address to listen on (no TLS, no login: keep it private)")
     port: int = param(13000, "port to listen on", at_least=1, below=65536)
 
 

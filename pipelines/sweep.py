@@ -19,7 +19,7 @@ def parse(argv: Sequence[str] | None) -> tuple[TrainConfig, SweepConfig]:
     base, sweep = _cli.parse(
         argv,
         "python -m pipelines.sweep",
-        "Optuna study over a Keras MLP, every trial a nested MLflow run.",
+        "Optuna study over a Keras model (-P model), every trial a nested MLflow run.",
         TrainConfig,
         SweepConfig,
     )
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         validate_sweep(sweep)
         validate(base)
         check_source(base)
-        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"))
+        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), base.model_name)
         from tracking.sweep.storage import open_sweep_storage  # Optuna + SQLAlchemy only
 
         storage = open_sweep_storage(sweep)
@@ -50,6 +50,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     import keras
     import optuna
 
+    from tracking.data import load_dataset
+    from tracking.model import check_model
+
+    try:  # the model function, called once on this data: a failing one leaves no run behind
+        dataset = load_dataset(base)
+        check_model(base, dataset)
+    except ConfigError as error:
+        return _cli.fail(error)
+
     from tracking.errors import WorkerRefused
     from tracking.sweep.study import run_sweep
     from tracking.sweep.workers import supervise, worker_env
@@ -61,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tracker = Tracker()
     try:
         if sweep.workers == 1 and sweep.trials_per_process == 0:  # everything in this process
-            result = run_sweep(base, sweep, tracker=tracker, storage=storage)
+            result = run_sweep(base, sweep, tracker=tracker, storage=storage, dataset=dataset)
         else:
             command = [sys.executable, "-m", "pipelines.sweep_worker"]
             env = worker_env(_cli.import_roots())

@@ -4,11 +4,13 @@ It reads a ``tracking.sweep.workers.WorkerSpec`` as JSON on its standard input (
 command line, which every user of the machine can see: the storage URL may hold a password).
 Exit status: 0 when the study needs nothing more from it, 75 when it ran its
 ``trials_per_process`` quota (the supervisor starts a fresh process), 2 with one ``error:``
-line, 130 when interrupted.
+line, 130 when interrupted (Ctrl-C or SIGTERM forwarded by the supervisor, or the supervisor's
+death, however it died: ``pipelines._cli.follow_parent``).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 from pipelines import _cli
@@ -17,6 +19,7 @@ from pipelines import _cli
 def main() -> int:
     _cli.setup()
     text = sys.stdin.read()
+    _cli.follow_parent(json.loads(text).get("supervisor_pid", 0))  # no orphan worker
 
     _cli.import_tensorflow()  # without its C++ start-up notices
     import keras

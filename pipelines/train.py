@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config, options = parse_all(argv)
         validate(config)
         check_source(config)
-        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"))
+        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), config.model_name)
     except ConfigError as error:
         return _cli.fail(error)
     except SystemExit as done:  # argparse: --help, or a flag it could not parse (already said)
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tracking import tags as T
     from tracking.registry import check_target
-    from tracking.resume import resume_config, run_backup_dir
+    from tracking.resume import resume_backup_dir, resume_config, run_backup_dir
     from tracking.tracker import Terminated, Tracker
 
     tracker = Tracker()
@@ -63,11 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cli.fail(error)
 
     _cli.import_tensorflow()  # without its C++ start-up notices
+    from tracking.data import load_dataset
+    from tracking.model import check_model
     from tracking.training import default_run_name, train
+
+    try:  # the model function, called once on this data: a failing one leaves no run behind
+        dataset = load_dataset(config)
+        check_model(config, dataset)
+    except ConfigError as error:
+        return _cli.fail(error)
 
     _cli.raise_on_sigterm()
     if resumed:
         run_id = resumed
+        backup = resume_backup_dir(tracker, run_id)  # where the killed process backed it up
         launcher = tracker.launcher_run_id()
         if launcher:  # the run `mlflow run` opened for this command points at the resumed one
             tracker.rename_run(launcher, f"resume-{resumed[:8]}")
@@ -76,9 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         tracker.reopen_run(run_id)
     else:
         run_id = tracker.start_run(default_run_name(config))
+        backup = run_backup_dir(run_id)
     try:
         with tracker.ending(run_id):
-            result = train(config, tracker=tracker, run_id=run_id, backup=run_backup_dir(run_id))
+            result = train(config, tracker=tracker, run_id=run_id, dataset=dataset, backup=backup)
     except (KeyboardInterrupt, Terminated):
         print(
             f"interrupted: run {run_id} ended KILLED with the epochs finished so far; continue "

@@ -14,9 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tracking.errors import ConfigError
+from tracking.model_function import BUILT_IN, check_spec, short_name, user_params
 from tracking.params import check, param
 
-DATASETS = ("mnist", "digits", "csv")
+DATASETS = ("mnist", "digits", "csv", "npz", "images")
+# auto: one example as the data holds it (784 MNIST pixels, 64 digits pixels, one value per CSV
+# column, an npz's own shape); image: MNIST and digits as 28x28x1 and 8x8x1 images, an npz's
+# 2-D examples with a channel axis.
+INPUT_SHAPES = ("auto", "image")
 TASKS = ("classification", "regression")
 # loss: auto = cross-entropy for classification, mae for regression (Keras's names).
 LOSSES = ("auto", "mae", "mse", "huber")
@@ -68,8 +73,11 @@ class TrainConfig:
     """Everything one training run depends on, in Keras's words. Logged whole as run params."""
 
     # data
-    dataset: str = param("mnist", "mnist | digits | csv", choices=DATASETS)
-    data_path: str = param("", "CSV file, for dataset=csv", example="winequality-red.csv")
+    dataset: str = param("mnist", "mnist | digits | csv | npz | images", choices=DATASETS)
+    data_path: str = param(
+        "", "CSV file, .npz file or folder of images, for dataset=csv|npz|images",
+        example="winequality-red.csv",
+    )  # fmt: skip
     label_column: str = param("quality", "CSV label column")
     validation_split: float = param(
         0.1, "fraction of training rows held out for validation", at_least=0, below=1
@@ -81,8 +89,17 @@ class TrainConfig:
     task: str = param(
         "classification", "classification | regression (numeric CSV label)", choices=TASKS
     )
+    input_shape: str = param(
+        "auto", "auto = one example as stored | image = MNIST/digits as HxWx1", choices=INPUT_SHAPES
+    )
     # model
-    hidden_units: str = param("300,200,100", "comma-separated layer sizes", int_list=True)
+    model: str = param(
+        BUILT_IN, "model function <file.py or module>:<function>", example="examples/cnn.py:build"
+    )
+    params: str = param(
+        "", "JSON object of your own hyperparameters for the model function", example="{}"
+    )
+    hidden_units: str = param("300,200,100", "MLP: comma-separated layer sizes", int_list=True)
     activation: str = param("relu", "hidden activation", choices=ACTIVATIONS)
     kernel_initializer: str = param("he_normal", "hidden-layer initializer", choices=INITIALIZERS)
     batch_norm: bool = param(False, "BatchNormalization after each Dense")
@@ -105,7 +122,7 @@ class TrainConfig:
     shift_train_curves: bool = param(False, "draw training curves half an epoch to the left")
     # registry
     registered_model_name: str = param(
-        "auto", "registered model to add a version to: auto = <data>-mlp, '' = none"
+        "auto", "registered model to add a version to: auto = <data>-<model>, '' = none"
     )
 
     @property
@@ -139,6 +156,16 @@ class TrainConfig:
     def as_params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def user_params(self) -> dict[str, Any]:
+        """``params`` as a dict: the user's own hyperparameters."""
+        return user_params(self.params, TrainConfig)
+
+    def model_params(self) -> dict[str, Any]:
+        """What the model function gets: every hyperparameter, built-in and the user's own."""
+        built_in = {k: v for k, v in self.as_params().items() if k != "params"}
+        return {**built_in, **self.user_params}
+
 
 def monitor_mode(monitor: str) -> Literal["min", "max"]:
     """``min`` for losses, ``max`` for accuracies: the metric's own direction."""
@@ -149,19 +176,31 @@ def monitor_mode(monitor: str) -> Literal["min", "max"]:
 
 
 def model_name(config: TrainConfig) -> str:
-    """``auto``: ``mnist-mlp``, ``digits-mlp`` or ``<csv file stem>-mlp``; else as given."""
+    """``auto``: ``<data>-<model>``: the data is ``mnist``, ``digits`` or the CSV or npz file's
+    stem, the model ``mlp`` (the built-in one) or the model function's file stem (``cnn``);
+    else as given."""
     if config.registered_model_name != AUTO:
         return config.registered_model_name
-    if config.dataset != "csv":
-        return f"{config.dataset}-mlp"
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(config.data_path).stem).strip("-.")
-    return f"{stem or 'csv'}-mlp"
+    model = short_name(config.model)
+    if config.dataset not in ("csv", "npz", "images"):
+        return f"{config.dataset}-{model}"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(config.data_path).resolve().stem).strip("-.")
+    return f"{stem or config.dataset}-{model}"
 
 
 def validate(config: TrainConfig) -> None:
     """Raise ConfigError on the first bad parameter (field bounds, then cross-field rules)."""
     check(config)
     validate_data(config)
+    check_spec(config.model)
+    user_params(config.params, TrainConfig)
+    if config.input_shape == "image" and config.dataset == "csv":
+        raise ConfigError(
+            "input_shape",
+            config.input_shape,
+            "needs images, but dataset=csv holds rows of columns",
+            "pass -P input_shape=auto, or -P dataset=mnist|digits|npz",
+        )
     if any(c in config.registered_model_name for c in "/:"):  # the Model Registry refuses them
         raise ConfigError(
             "registered_model_name",
@@ -196,14 +235,15 @@ def validate(config: TrainConfig) -> None:
 def validate_data(config: TrainConfig) -> None:
     """The data parameters alone (``DATA_FIELDS``): all that scoring a model needs."""
     check(config, only=DATA_FIELDS)
-    if config.dataset == "csv" and not config.data_path:
+    if config.dataset in ("csv", "npz", "images") and not config.data_path:
+        example = {"csv": "winequality-red.csv", "npz": "data.npz"}.get(config.dataset, "folder/")
         raise ConfigError(
             "data_path",
             config.data_path,
-            "is required for dataset=csv",
-            "pass -P data_path=path/to/winequality-red.csv",
+            f"is required for dataset={config.dataset}",
+            f"pass -P data_path=path/to/{example}",
         )
-    if config.task == "regression" and config.dataset != "csv":
+    if config.task == "regression" and config.dataset not in ("csv", "npz"):
         raise ConfigError(
             "task",
             config.task,

@@ -1,13 +1,16 @@
-"""Datasets as flat float32 features and int64 labels (float32 numbers for regression), split
-the same way for every run.
+"""Datasets as float32 examples and int64 labels (float32 numbers for regression), split the
+same way for every run. An example is a flat row (MNIST's 784 pixels, a CSV's columns), an image
+(``input_shape=image``: MNIST as 28x28x1, digits as 8x8x1) or an .npz's examples, any shape.
 
 Order of operations, all seeded by ``config.seed`` (same config -> identical arrays):
-1. the test split: MNIST's official 10 000, or a stratified 20 % of digits / the CSV (random for
-   regression). It never depends on ``max_train_samples`` or ``validation_split``;
+1. the test split: MNIST's official 10 000 (an .npz's ``x_test``, ``y_test``), or a stratified
+   20 % of digits / the CSV / the .npz (random for regression). It never depends on
+   ``max_train_samples`` or ``validation_split``;
 2. ``max_train_samples`` caps the remaining training pool (a random subset);
 3. ``validation_split`` of that pool becomes the validation set (stratified when possible);
-4. the scaling statistics: CSV min-max of the training rows only; pixels by their full range
-   (255 for MNIST, 16 for digits). The features themselves stay raw, as stored: the model scales
+4. the scaling statistics: CSV (and .npz rows) min-max per column of the training rows only;
+   pixels by their full range (255 for MNIST, 16 for digits), .npz images by the training
+   examples' overall min and max. The features themselves stay raw, as stored: the model scales
    them in its first layer (``tracking.model``), so the logged model takes raw rows. For
    regression, the label's training mean and standard deviation: the model's last layer turns
    its standardised output back into the label's units, so it trains and answers in them.
@@ -29,20 +32,21 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from tracking import _mnist_offline
-from tracking.config import TrainConfig
-from tracking.data_check import check_csv, n_test, pool_sizes
+from tracking.config import DATASETS, TrainConfig
+from tracking.data_check import check_csv, n_test, pool_sizes, read_images, read_npz
 from tracking.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 
 class Dataset(NamedTuple):
-    """One dataset, split: x float32 (n, n_features) raw as stored, y int64 in 0..n_classes-1
+    """One dataset, split: x float32 (n, *input_shape) raw as stored, y int64 in 0..n_classes-1
     (classification) or float32 in the label's units (regression: ``class_names`` is empty).
 
-    ``offset`` and ``divisor`` (float32, one per feature) scale the features into [0, 1] on the
-    training rows, as ``(x - offset) / divisor``; ``feature_names`` are the CSV's columns (empty
-    for images, whose model takes a tensor of pixels).
+    ``offset`` and ``divisor`` (float32, one per feature of a row, or one for every value of
+    an image) scale the features into [0, 1] on the training rows, as ``(x - offset) /
+    divisor``; ``feature_names`` are the CSV's columns (empty for images and .npz examples,
+    whose model takes a tensor).
     """
 
     name: str
@@ -76,7 +80,13 @@ class Dataset(NamedTuple):
 
     @property
     def n_features(self) -> int:
-        return int(self.x_train.shape[1])
+        """Values per example (784 for a 28x28 image)."""
+        return int(np.prod(self.x_train.shape[1:]))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One raw example's shape: ``(784,)``, ``(28, 28, 1)``, ``(11,)``."""
+        return tuple(int(d) for d in self.x_train.shape[1:])
 
     def splits(self) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
         """(split, MLflow dataset context, x, y) for train, validation and test."""
@@ -94,13 +104,22 @@ class Dataset(NamedTuple):
 
     def scaling(self) -> dict[str, object]:
         """What the model's first layer does to the raw features, for a human to read."""
-        if not self.feature_names:  # one range for every pixel
-            return {"formula": f"pixel / {float(self.divisor[0]):g}", "n_pixels": self.n_features}
+        if self.feature_names:
+            return {
+                "formula": "(x - offset) / divisor: the training rows' min and max - min, "
+                "divisor 1 for a constant column",
+                "offset": dict(zip(self.feature_names, self.offset.tolist(), strict=True)),
+                "divisor": dict(zip(self.feature_names, self.divisor.tolist(), strict=True)),
+            }
+        low, span = float(self.offset.ravel()[0]), float(self.divisor.ravel()[0])
+        if np.all(self.offset == low) and np.all(self.divisor == span):  # one range for all
+            formula = f"pixel / {span:g}" if low == 0 else f"(x - {low:g}) / {span:g}"
+            return {"formula": formula, "n_pixels": self.n_features}
         return {
-            "formula": "(x - offset) / divisor: the training rows' min and max - min, "
-            "divisor 1 for a constant column",
-            "offset": dict(zip(self.feature_names, self.offset.tolist(), strict=True)),
-            "divisor": dict(zip(self.feature_names, self.divisor.tolist(), strict=True)),
+            "formula": "(x - offset) / divisor per feature: the training rows' min and "
+            "max - min, divisor 1 for a constant feature",
+            "offset": self.offset.tolist(),
+            "divisor": self.divisor.tolist(),
         }
 
     def facts(self) -> dict[str, int | float]:
@@ -115,13 +134,19 @@ def load_dataset(config: TrainConfig, *, cache_dir: Path | None = None) -> Datas
     """Load, split and scale ``config.dataset``; MNIST is cached in ``cache_dir``."""
     if config.dataset == "mnist":
         mnist, source = _mnist_offline.load_mnist(cache_dir or _default_cache_dir())
-        pool = (mnist.x_train.astype(np.float32), mnist.y_train)
-        test = (mnist.x_test.astype(np.float32), mnist.y_test)
+        pool = (_shaped(mnist.x_train.astype(np.float32), config), mnist.y_train)
+        test = (_shaped(mnist.x_test.astype(np.float32), config), mnist.y_test)
         return _finish("mnist", source, pool, test, tuple(map(str, range(10))), config, 255)
+    if config.dataset == "npz":
+        return _load_npz(config)
     columns: tuple[str, ...] = ()
-    if config.dataset == "digits":
+    if config.dataset == "images":
+        images, labels = read_images(config.data_path)
+        x, (y, names) = images.astype(np.float32), _encode_labels(pd.Series(labels))
+        source, scale = str(Path(config.data_path).expanduser().resolve()), 255.0
+    elif config.dataset == "digits":
         digits = load_digits()
-        x, y = digits.data.astype(np.float32), digits.target.astype(np.int64)
+        x, y = _shaped(digits.data.astype(np.float32), config), digits.target.astype(np.int64)
         names, source, scale = tuple(map(str, range(10))), "sklearn.datasets.load_digits", 16.0
     elif config.dataset == "csv":
         frame = _read_csv(config)
@@ -133,10 +158,42 @@ def load_dataset(config: TrainConfig, *, cache_dir: Path | None = None) -> Datas
         x, columns = features.to_numpy(dtype=np.float32), tuple(map(str, features.columns))
         source, scale = str(Path(config.data_path).expanduser().resolve()), None
     else:
-        raise ConfigError("dataset", config.dataset, "is not supported", "use mnist, digits or csv")
+        raise ConfigError("dataset", config.dataset, "is not supported", f"use {DATASETS}")
     keep, held = _split(y, n_test(len(y)), config.seed, stratify=not config.regression)
     pool, test = (x[keep], y[keep]), (x[held], y[held])
     return _finish(config.dataset, source, pool, test, names, config, scale, columns)
+
+
+def _shaped(x: np.ndarray, config: TrainConfig) -> np.ndarray:
+    """Flat rows of square images (MNIST, digits, an npz's) as HxWx1 when input_shape=image."""
+    if config.input_shape != "image":
+        return x
+    if x.ndim == 2:  # flat pixels of square images
+        side = int(round(np.sqrt(x.shape[1])))
+        return x.reshape(len(x), side, side, 1)
+    return x[..., np.newaxis] if x.ndim == 3 else x
+
+
+def _load_npz(config: TrainConfig) -> Dataset:
+    """An .npz as ``check_npz`` accepted it: its test split if it has one, else 20 % held out
+    (stratified for classes), as for a CSV; labels encoded like a CSV's."""
+    arrays = read_npz(config)
+    x = _shaped(arrays["x_train"].astype(np.float32), config)
+    has_test = "y_test" in arrays
+    labels = [arrays["y_train"], *([arrays["y_test"]] if has_test else [])]
+    names: tuple[str, ...] = ()
+    if config.regression:
+        y_all = np.concatenate(labels).astype(np.float32)
+    else:
+        y_all, names = _encode_labels(pd.Series(np.concatenate(labels)))
+    y = y_all[: len(x)]
+    source = str(Path(config.data_path).expanduser().resolve())
+    if has_test:
+        pool, test = (x, y), (_shaped(arrays["x_test"].astype(np.float32), config), y_all[len(x) :])
+    else:
+        keep, held = _split(y, n_test(len(y)), config.seed, stratify=not config.regression)
+        pool, test = (x[keep], y[keep]), (x[held], y[held])
+    return _finish("npz", source, pool, test, names, config, None)
 
 
 def _default_cache_dir() -> Path:
@@ -164,11 +221,14 @@ def _finish(
         x, y = x[kept], y[kept]
     train, val = _split(y, n_val, config.seed, stratify=stratify)
     parts = [x[train], x[val], test[0]]
-    if full_range is None:
-        low, high = parts[0].min(axis=0), parts[0].max(axis=0)
+    size = x.shape[1] if x.ndim == 2 else 1  # rows of features, or one range per image
+    if full_range is not None:
+        low, span = np.zeros(size), np.full(size, full_range)
+    else:  # each column's training min and max; an image's over all its values
+        axes = 0 if x.ndim == 2 else None
+        low = np.reshape(parts[0].min(axis=axes), size)
+        high = np.reshape(parts[0].max(axis=axes), size)
         span = np.where(high > low, high - low, 1.0)  # a constant column scales to 0
-    else:
-        low, span = np.zeros(x.shape[1]), np.full(x.shape[1], full_range)
     x_train, x_val, x_test = (np.ascontiguousarray(p, dtype=np.float32) for p in parts)
     label_type = np.float32 if config.regression else np.int64
     y_train, y_val, y_test = (np.asarray(v, dtype=label_type) for v in (y[train], y[val], test[1]))

@@ -10,10 +10,11 @@ inputs is refused before training (``tracking.registry``).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 from tracking.config import TrainConfig
-from tracking.data_check import check_csv
+from tracking.data_check import check_csv, read_images, read_npz
 
 PIXELS = {"mnist": 784, "digits": 64}
 
@@ -22,8 +23,12 @@ class ModelInputs(NamedTuple):
     columns: tuple[str, ...]  # the named inputs (CSV columns); () for rows of pixels
     width: int  # values per row
     dtype: str = ""  # "": any int or float dtype; else the one dtype the signature enforces
+    shape: tuple[int, ...] = ()  # one example's shape, when the model says (28, 28, 1)
 
     def describe(self) -> str:
+        if len(self.shape) > 1 and not self.dtype:
+            image = "x".join(map(str, self.shape))
+            return f"{image} images of raw values (or rows of {self.width}), any int or float dtype"
         if not self.columns:
             if self.dtype:
                 return f"a {self.dtype} tensor of {self.width} raw pixel values per row"
@@ -41,6 +46,10 @@ def expected_inputs(config: TrainConfig) -> ModelInputs:
     """The inputs of the model ``config`` trains (reads a CSV's header, nothing heavy)."""
     if config.dataset in PIXELS:
         return ModelInputs((), PIXELS[config.dataset])
+    if config.dataset == "npz":
+        return ModelInputs((), math.prod(read_npz(config)["x_train"].shape[1:]))
+    if config.dataset == "images":
+        return ModelInputs((), math.prod(read_images(config.data_path)[0].shape[1:]))
     facts = check_csv(config)
     columns = tuple(c for c in facts.columns if c != config.label_column)
     return ModelInputs(columns, len(columns))

@@ -154,8 +154,9 @@ def model_facts(model_uri: str) -> tuple[ModelInputs | None, dict[str, Any]]:
     described = metadata.get("input")
     if isinstance(described, dict):
         columns = tuple(str(c) for c in described.get("columns", ()))
-        width = math.prod(d or 1 for d in described.get("shape", ()))
-        return ModelInputs(columns, width), metadata
+        shape = tuple(int(d or 0) for d in described.get("shape", ()))
+        image = shape if len(shape) > 1 else ()  # rows need no shape to be described
+        return ModelInputs(columns, math.prod(d or 1 for d in shape), shape=image), metadata
     if info.signature is None or info.signature.inputs is None:
         return None, metadata
     schema = info.signature.inputs  # a version logged before keras_rows: one dtype enforced

@@ -14,11 +14,14 @@ from typing import NamedTuple
 
 from tracking import tags as T
 from tracking.inputs import ModelInputs
+from tracking.model_function import BUILT_IN
 
 MODEL_KEYS = ("hidden_units", "activation", "kernel_initializer", "batch_norm", "dropout", "l2")
+OWN_MODEL_KEYS = ("input_shape", "params", "batch_norm", "dropout", "l2")
 FIT_KEYS = ("optimizer", "learning_rate", "batch_size", "epochs", "monitor", "patience")
 BEST_KEYS = ("val_loss", "val_accuracy", "val_mae", "loss", "accuracy", "mae")
 MAX_CLASSES_SHOWN = 12
+MODEL_SUMMARY = "model_summary.txt"  # the run's artifact that the card shows
 
 
 class RunFacts(NamedTuple):
@@ -36,8 +39,11 @@ def version_card(
     run: RunFacts,
     inputs: ModelInputs | None,
     class_names: Sequence[str],
+    *,
+    summary: str = "",
 ) -> str:
-    """The description of ``name`` version ``version``, registered from ``run``."""
+    """The description of ``name`` version ``version``, registered from ``run``; ``summary``,
+    the Keras model's, closes it."""
     p, m = run.params, run.metrics
     lines = [f"**{name} version {version}**, from run `{run.run_name}` (`{run.run_id}`).", ""]
     sizes = ", ".join(
@@ -49,7 +55,11 @@ def version_card(
     if inputs is not None:
         lines.append(f"- **Input**: {inputs.describe()}; the model scales them itself.")
     lines.append(f"- **Output**: {_output(run, class_names)}.")
-    lines.append(f"- **Model**: {_pairs(p, MODEL_KEYS)}.")
+    function = p.get("model", BUILT_IN)
+    if function == BUILT_IN:
+        lines.append(f"- **Model**: the built-in MLP (`{function}`), {_pairs(p, MODEL_KEYS)}.")
+    else:
+        lines.append(f"- **Model**: built by `{function}`, {_pairs(p, OWN_MODEL_KEYS)}.")
     if _regression(run):  # the loss it trained on: auto is mae
         fit = {**p, "loss": "mae" if p.get("loss", "auto") == "auto" else p["loss"]}
         lines.append(f"- **Training**: {_pairs(fit, ('loss', *FIT_KEYS))}.")
@@ -71,6 +81,9 @@ def version_card(
             f"R² {m.get('test_r2', math.nan):.4f}."
         )
     lines.append(f"- **Run**: `{run.run_id}`.")
+    if summary.strip():
+        lines += ["", "**Model summary** (the project's scaling included):", "", "```",
+                  summary.rstrip(), "```"]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -80,8 +93,10 @@ def model_summary(
     """The registered model's short description, written with its first version."""
     takes = "raw rows" if inputs is None else inputs.describe()
     kind = "regressor" if _regression(run) else "classifier"
+    function = run.params.get("model", BUILT_IN)
+    what = "MLP" if function == BUILT_IN else f"model (`{function}`)"
     return (
-        f"Keras MLP {kind} on {run.params.get('dataset', '?')} data "
+        f"Keras {what} {kind} on {run.params.get('dataset', '?')} data "
         f"({run.params.get('data_source', '?')}). Takes {takes}; returns "
         f"{_output(run, class_names)}. Each version's description is its model card; "
         f"`{name}@champion` is the version a sweep promoted."
@@ -116,7 +131,7 @@ def _output(run: RunFacts, class_names: Sequence[str]) -> str:
 
 
 def _pairs(params: Mapping[str, str], keys: Sequence[str]) -> str:
-    return ", ".join(f"{k} {_short(params[k])}" for k in keys if k in params)
+    return ", ".join(f"{k} {_short(params[k])}" for k in keys if params.get(k, "") != "")
 
 
 def _short(value: str) -> str:

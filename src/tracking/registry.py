@@ -14,7 +14,7 @@ import logging
 from tracking.config import TrainConfig
 from tracking.errors import ConfigError
 from tracking.inputs import expected_inputs
-from tracking.model_card import RunFacts, model_summary, version_card
+from tracking.model_card import MODEL_SUMMARY, RunFacts, model_summary, version_card
 from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ def describe(tracker: Tracker, model_uri: str, name: str, version: str, run_id: 
     )
     inputs, metadata = tracker.model_facts(model_uri)
     class_names = [str(c) for c in metadata.get("class_names", [])]
-    tracker.describe_version(name, version, version_card(name, version, facts, inputs, class_names))
+    summary = tracker.artifact_text(run_id, MODEL_SUMMARY)
+    card = version_card(name, version, facts, inputs, class_names, summary=summary)
+    tracker.describe_version(name, version, card)
     if not tracker.model_description(name):
         tracker.describe_model(name, model_summary(name, facts, inputs, class_names))

@@ -4,7 +4,9 @@ backed-up epoch, with the configuration it was started with.
 A parameter left at its default is taken from the run; one given with another value than the
 run's is refused, naming it (resuming with another learning rate would silently mix two
 trainings in one curve). Checked before TensorFlow starts: the run must exist in this tracking
-store, must not be FINISHED, and must have a backup in this directory (``backup_dir``).
+store, must not be FINISHED, and must have a backup on this machine: where its tag
+``backup_path`` says (an absolute path, so any working directory finds it, ``mlflow run``'s
+too), else in ``./.backups`` (runs from before the tag).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tracking import tags as T
 from tracking.config import TrainConfig
 from tracking.errors import ConfigError
 from tracking.params import from_params, param_text
@@ -34,6 +37,12 @@ def has_backup(directory: Path) -> bool:
     return any(directory.glob("epoch-*/callbacks.json"))
 
 
+def resume_backup_dir(tracker: Tracker, run_id: str) -> Path:
+    """Where ``run_id``'s epochs are backed up: its ``backup_path`` tag, else ``./.backups``."""
+    recorded = tracker.get_run(run_id).data.tags.get(T.BACKUP_PATH)
+    return Path(recorded) if recorded else run_backup_dir(run_id)
+
+
 def resume_config(tracker: Tracker, run_id: str, given: TrainConfig) -> TrainConfig:
     """The configuration ``run_id`` was trained with; ConfigError if it cannot be resumed."""
     status = tracker.run_status(run_id)
@@ -48,13 +57,13 @@ def resume_config(tracker: Tracker, run_id: str, given: TrainConfig) -> TrainCon
         raise ConfigError(
             "resume_run_id", run_id, f"is {status}: nothing to resume", "start a new run instead"
         )
-    directory = run_backup_dir(run_id)
+    directory = resume_backup_dir(tracker, run_id)
     if not has_backup(directory):
         raise ConfigError(
             "resume_run_id",
             run_id,
             f"has no backup in {directory} (it finished no epoch, or was trained elsewhere)",
-            "run it from the directory (and machine) that trained it, or start a new run",
+            "resume it on the machine that trained it, or start a new run",
         )
     logged: TrainConfig = from_params(TrainConfig, tracker.get_run(run_id).data.params)
     for field in dataclasses.fields(TrainConfig):

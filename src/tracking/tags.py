@@ -19,6 +19,7 @@ STOP_REASON = "stop_reason"
 ERROR = "error"
 REGISTERED_MODEL_VERSION = "registered_model_version"
 RESUMED_RUN_ID = "resumed_run_id"  # on the run `mlflow run` opened for a resume
+BACKUP_PATH = "backup_path"  # where the run's epochs are backed up: an absolute path
 
 # A sweep: one parent run per study, one child run per trial.
 SWEEP_ROLE = "sweep.role"  # "parent" | "trial" | "launcher"

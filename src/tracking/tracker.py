@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -228,6 +229,16 @@ class Tracker:
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         self.client.log_text(run_id, text, path)
+
+    def artifact_text(self, run_id: str, path: str) -> str:
+        """A text artifact of the run; "" when it has none at ``path``."""
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                local = self.client.download_artifacts(run_id, path, dst_path=folder)
+                with open(local, encoding="utf-8") as f:
+                    return f.read()
+            except (MlflowException, OSError):
+                return ""
 
     def log_dict(self, run_id: str, data: Mapping[str, Any], path: str) -> None:
         self.client.log_text(run_id, json.dumps(data, indent=2), path)

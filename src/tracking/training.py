@@ -32,6 +32,8 @@ from tracking.config import TrainConfig
 from tracking.data import Dataset, load_dataset
 from tracking.finishing import TrainResult
 from tracking.model import build_model, summary_text
+from tracking.model_card import MODEL_SUMMARY
+from tracking.model_function import BUILT_IN, short_name
 from tracking.tags import StopReason
 from tracking.tracker import Terminated, Tracker
 
@@ -41,9 +43,13 @@ log = logging.getLogger(__name__)
 
 
 def default_run_name(config: TrainConfig) -> str:
-    layers = "x".join(str(u) for u in config.units)
+    """``mnist-mlp-300x200x100-<time>-<4 hex>`` for the built-in MLP, ``mnist-cnn-<time>-...``
+    for a model function in ``cnn.py``."""
+    model = short_name(config.model)
+    if config.model == BUILT_IN:
+        model += "-" + "x".join(str(u) for u in config.units)
     # uuid4 reads os.urandom, which Keras's seeding does not touch: names never repeat.
-    return f"{config.dataset}-mlp-{layers}-{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
+    return f"{config.dataset}-{model}-{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
 
 
 def train(
@@ -83,21 +89,28 @@ def train(
     inputs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inputs")
     logged: Future[None] | None = None
     try:
-        params = {**config.as_params(), **dataset.facts(), "data_source": dataset.source}
+        params = {
+            **config.as_params(),
+            **config.user_params,  # -P params: the model function's own, one param each
+            **dataset.facts(),
+            "data_source": dataset.source,
+        }
         tracker.log_params(run_id, params)
+        if backup is not None:  # absolute: a resume finds it from any working directory
+            tracker.set_tags(run_id, {T.BACKUP_PATH: str(Path(backup).resolve())})
         if not resuming:
             logged = inputs.submit(tracker.log_dataset_inputs, run_id, dataset)
         keras.utils.set_random_seed(config.seed)
         model = build_model(
             config,
-            dataset.n_features,
+            dataset.input_shape,
             dataset.n_classes,
             dataset.offset,
             dataset.divisor,
             label_mean=dataset.label_mean,
             label_std=dataset.label_std,
         )
-        tracker.log_text(run_id, summary_text(model), "model_summary.txt")
+        tracker.log_text(run_id, summary_text(model), MODEL_SUMMARY)
         build_optimizer(model)  # after the summary, which would list the optimizer's params
         guard = DivergenceGuard()
         early = keras.callbacks.EarlyStopping(

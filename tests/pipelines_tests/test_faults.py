@@ -2,15 +2,19 @@
 
 A killed sweep worker's trial is retried by another worker in the SAME MLflow run from its last
 backed-up epoch (real PostgreSQL storage, real tracking server); a killed training continues with
-``--resume-run-id``; without a backup the retry starts afresh and the old run ends FAILED.
+``--resume-run-id``, from any directory (``mlflow run`` too); without a backup the retry starts
+afresh and the old run ends FAILED; a SIGKILLed supervisor leaves no worker behind, and the next
+invocation continues its trial.
 """
 
 from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,8 +22,8 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from tests.browser import project_env, serve
-from tests.helpers import wait_until
+from tests.browser import free_port, project_env, serve
+from tests.helpers import mlflow_run, wait_until
 
 BIN = Path(sys.executable).parent
 KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
@@ -43,7 +47,15 @@ def _steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run_id, key))
 
 
-def _reported(storage: str, number: int = 0) -> int:
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _reported(storage: str | optuna.storages.BaseStorage, number: int = 0) -> int:
     """Epochs trial ``number`` has reported to Optuna so far."""
     try:
         study = optuna.load_study(study_name="faults", storage=storage)
@@ -155,6 +167,61 @@ def test_without_a_backup_the_retry_starts_afresh_and_the_old_run_is_worker_lost
     assert [r for r in client.search_runs(["0"]) if r.info.status == "RUNNING"] == []
 
 
+def _gone(pid: int) -> bool:
+    """The process ended (a zombie waiting for its new parent to reap it has ended too)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_supervisor_killed_by_sigkill_leaves_no_worker_and_its_trial_continues(
+    tmp_path: Path, tracking_store: str
+) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    env = project_env(tracking_store)
+    # trials_per_process > 0: the trial runs in a worker process, under a supervisor.
+    command = [sys.executable, "-m", "pipelines.sweep", *SWEEP, "--storage", storage,
+               "--n-trials", "1", "--trials-per-process", "5"]  # fmt: skip
+    supervisor = _start(command, tmp_path, env)
+    wait_until(lambda: _reported(storage) >= 5, 300, "trial 0 to report 5 epochs")
+    worker = int(optuna.load_study(study_name="faults", storage=storage).trials[0]
+                 .user_attrs["worker_pid"])  # fmt: skip
+    assert worker != supervisor.pid and not _gone(worker)
+    supervisor.send_signal(signal.SIGKILL)  # no handler runs, nothing is forwarded
+    supervisor.wait()
+    killed_at = time.monotonic()
+    wait_until(lambda: _gone(worker), 30, "the worker to exit after its supervisor died")
+    print(f"worker exited {time.monotonic() - killed_at:.1f} s after its supervisor's SIGKILL")
+    study = optuna.load_study(study_name="faults", storage=storage)
+    killed = study.trials[0]
+    # As after Ctrl-C: the trial FAIL and queued again, its run KILLED with its curves so far.
+    assert [t.state.name for t in study.trials] == ["FAIL", "WAITING"]
+    assert study.trials[1].system_attrs["failed_trial"] == 0
+    client = MlflowClient()
+    run_id = killed.user_attrs["mlflow_run_id"]
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.tags["stop_reason"] == "interrupted"
+    steps = _steps(client, run_id, "val_loss")  # the epoch in progress may be logged, not reported
+    assert steps == list(range(len(steps))) and len(steps) >= len(killed.intermediate_values) >= 5
+    assert "plots/loss_curve.png" in {a.path for a in client.list_artifacts(run_id, "plots")}
+    # The next invocation continues the killed trial in its run; nothing is left RUNNING.
+    second = _start(command, tmp_path, env)
+    _, stderr = second.communicate(timeout=600)
+    assert second.returncode == 0, stderr[-4000:]
+    study = optuna.load_study(study_name="faults", storage=storage)
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    assert study.trials[1].user_attrs["mlflow_run_id"] == run_id
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["stop_reason"] == "completed"
+    for key in KEYS:
+        assert _steps(client, run_id, key) == list(range(40)), key
+    assert [r.info.run_id for r in client.search_runs(["0"]) if r.info.status == "RUNNING"] == []
+
+
 def _train(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return _start([sys.executable, "-m", "pipelines.train", *TRAIN, *args], cwd, env)
 
@@ -197,3 +264,86 @@ def test_a_killed_training_resumes_in_the_same_run(
     (other,) = [r for r in client.search_runs(["0"]) if r.info.run_id != run_id]
     for key in ("best_val_loss", "test_accuracy", "best_epoch"):
         assert run.data.metrics[key] == pytest.approx(other.data.metrics[key], abs=1e-4), key
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_training_killed_in_one_directory_resumes_through_mlflow_run(
+    tmp_path: Path, tracking_store: str
+) -> None:
+    env = project_env(tracking_store)
+    client = MlflowClient()
+    somewhere = tmp_path / "somewhere"  # not the project directory `mlflow run` runs in
+    somewhere.mkdir()
+    training = _train(cwd=somewhere, env=env)
+
+    def epochs_logged() -> int:
+        runs = client.search_runs(["0"])
+        return len(_steps(client, runs[0].info.run_id, "val_loss")) if runs else 0
+
+    wait_until(lambda: epochs_logged() >= 6, 300, "6 epochs")
+    training.send_signal(signal.SIGKILL)
+    training.wait(60)
+    (run,) = client.search_runs(["0"])
+    run_id = run.info.run_id
+    assert run.info.status == "RUNNING"  # what SIGKILL leaves
+    # The run says where its backups are, as an absolute path.
+    backup = Path(run.data.tags["backup_path"])
+    assert backup == (somewhere / ".backups" / run_id).resolve() and backup.is_dir()
+    done = mlflow_run(tmp_path, tracking_store, resume_run_id=run_id)
+    assert done.returncode == 0, done.stderr[-4000:]
+    # The same run continued to the end, every epoch once; the backup is gone.
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["stop_reason"] == "completed"
+    for key in KEYS:
+        assert _steps(client, run_id, key) == list(range(30)), key
+    assert not backup.exists()
+    (launcher,) = [r for r in client.search_runs(["0"]) if r.info.run_id != run_id]
+    assert launcher.data.tags["resumed_run_id"] == run_id
+    assert launcher.info.status == "FINISHED"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_worker_killed_through_the_grpc_proxy_is_retried_in_the_same_run(
+    tmp_path: Path, tracking_store: str, postgres_db: Callable[[], str]
+) -> None:
+    database = postgres_db()
+    env = project_env(tracking_store)
+    port = free_port()
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.storage_proxy", "--storage", database,
+         "--port", str(port)],
+        cwd=tmp_path, env=env, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    command = [sys.executable, "-m", "pipelines.sweep", *SWEEP,
+               "--storage", f"grpc://127.0.0.1:{port}"]  # fmt: skip
+    try:
+        wait_until(lambda: _listening(port), 120, "the proxy to listen")  # tables created
+        reader = optuna.storages.RDBStorage(database)  # one connection pool for every look
+        first = _start(command, tmp_path, env)
+        wait_until(lambda: _reported(reader) >= 5, 300, "trial 0 to report 5 epochs")
+        second = _start(command, tmp_path, env)  # the other worker, on the same proxy
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        killed = optuna.load_study(study_name="faults", storage=reader).trials[0]
+        assert killed.state.name == "RUNNING"  # what a killed process leaves behind
+        _, stderr = second.communicate(timeout=600)
+        assert second.returncode == 0, stderr[-4000:]
+    finally:
+        proxy.send_signal(signal.SIGINT)
+        proxy.wait(30)
+    study = optuna.load_study(study_name="faults", storage=database)
+    states = [t.state.name for t in study.trials]
+    # Failed through the proxy's heartbeats, retried with the same params: n_trials finished.
+    assert states.count("FAIL") == 1 and states.count("COMPLETE") == 2, states
+    (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == 0]
+    assert retry.params == killed.params
+    run_id = killed.user_attrs["mlflow_run_id"]
+    assert retry.user_attrs["mlflow_run_id"] == run_id  # continued in the same run
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["optuna.retry_of_trial"] == "0"
+    for key in KEYS:
+        assert _steps(client, run_id, key) == list(range(40)), key
+    assert [r.info.run_id for r in client.search_runs(["0"]) if r.info.status == "RUNNING"] == []

@@ -131,7 +131,7 @@ def test_a_password_in_the_storage_url_is_never_written_or_shown(
 
 @pytest.mark.parametrize("module", ["pipelines.train", "pipelines.sweep"])
 def test_a_tracking_server_that_is_down_is_refused_in_seconds(tmp_path: Path, module: str) -> None:
-    uri = f"http://admin:S3cret@127.0.0.1:{free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"  # a password in it is refused first (test_reach.py)
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", module, "--dataset", "digits"],
@@ -144,8 +144,8 @@ def test_a_tracking_server_that_is_down_is_refused_in_seconds(tmp_path: Path, mo
     elapsed = time.monotonic() - started
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and elapsed < 30, (elapsed, done.stderr[-2000:])
-    assert len(lines) == 1 and lines[0].startswith("error: MLFLOW_TRACKING_URI='http://admin:***@")
-    assert "S3cret" not in done.stderr and "Traceback" not in done.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: MLFLOW_TRACKING_URI={uri!r}")
+    assert "cannot be reached" in lines[0] and "Traceback" not in done.stderr
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 
 from tracking.config import TrainConfig
 from tracking.errors import ConfigError
-from tracking.resume import resume_config, run_backup_dir
+from tracking.resume import resume_backup_dir, resume_config, run_backup_dir
 from tracking.tracker import Tracker
 
 LOGGED = TrainConfig(dataset="digits", epochs=30, learning_rate=0.01, batch_norm=True)
@@ -61,3 +61,18 @@ def test_finished_runs_and_runs_without_backup_are_refused(
 def test_an_unknown_run_is_refused() -> None:
     with pytest.raises(ConfigError, match="not a run of this tracking store"):
         resume_config(Tracker(), "0" * 32, TrainConfig())
+
+
+def test_the_backup_is_found_where_the_run_says_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = Tracker()
+    run_id = _interrupted_run(tracker)
+    trained_in = (tmp_path / ".backups" / run_id).resolve()
+    tracker.set_tags(run_id, {"backup_path": str(trained_in)})  # as training.train records it
+    elsewhere = tmp_path / "project"  # e.g. the directory `mlflow run` runs the command in
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # The tag is followed, not ./.backups of the new working directory.
+    assert resume_backup_dir(tracker, run_id) == trained_in
+    assert resume_config(tracker, run_id, TrainConfig()) == LOGGED

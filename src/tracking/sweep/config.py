@@ -69,7 +69,7 @@ class SweepConfig:
     )
     # faults: a killed worker's trial is failed after grace_period and retried from its backup
     heartbeat_interval: int = param(
-        60, "seconds between a running trial's heartbeats (database storages)", at_least=1
+        60, "seconds between a running trial's heartbeats (any storage)", at_least=1
     )
     grace_period: int = param(
         300, "seconds without a heartbeat before a trial is failed and retried", at_least=1

@@ -7,7 +7,8 @@
   at the same instant on a fresh database fail with ``UniqueViolation ...
   pg_type_typname_nsp_index``), so the schema is created under a PostgreSQL advisory lock.
 - ``grpc://host:port``: Optuna's gRPC storage proxy (``python -m pipelines.storage_proxy``), for
-  hundreds of workers in front of one database.
+  hundreds of workers in front of one database, with heartbeats of our own
+  (``tracking.sweep.heartbeat``).
 
 Optuna and SQLAlchemy only (no TensorFlow, MLflow or pandas). Errors never show a password.
 """
@@ -31,6 +32,7 @@ from sqlalchemy.pool import NullPool
 from tracking.errors import ConfigError
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import StaleTrials
+from tracking.sweep.heartbeat import HeartbeatProxy
 
 CONNECT_TIMEOUT = 10  # seconds: an unreachable database fails fast, not after minutes
 SQLITE_BUSY_TIMEOUT = 60  # seconds a writer waits for another one
@@ -44,13 +46,13 @@ def open_storage(
 ) -> optuna.storages.BaseStorage:
     """Connect to the Optuna storage now, so a bad URL fails before anything else is created.
 
-    With ``heartbeat_interval``, a database storage records a heartbeat for every running trial;
-    one silent for ``grace_period`` seconds is failed and retried (``tracking.sweep.faults``).
-    Optuna's gRPC proxy has no heartbeats: a killed worker's trial stays RUNNING there.
+    With ``heartbeat_interval``, the storage records a heartbeat for every running trial (in the
+    database, or as a trial system attr through the gRPC proxy); one silent for ``grace_period``
+    seconds is failed and retried (``tracking.sweep.faults``).
     """
     try:
         if url.startswith("grpc://"):
-            return _grpc_proxy(url)
+            return _grpc_proxy(url, heartbeat_interval, grace_period)
         kwargs: dict[str, Any] = {}
         if heartbeat_interval:
             kwargs.update(
@@ -130,11 +132,23 @@ def _sqlite_wal(url: str) -> None:
         connection.close()
 
 
-def _grpc_proxy(url: str) -> optuna.storages.BaseStorage:
+def _grpc_proxy(
+    url: str, heartbeat_interval: int | None, grace_period: int | None
+) -> optuna.storages.BaseStorage:
     parts = urlsplit(url)
     if not parts.hostname or not parts.port:
         raise ConfigError("storage", url, "needs a host and a port", "pass e.g. grpc://host:13000")
-    proxy = optuna.storages.GrpcStorageProxy(host=parts.hostname, port=parts.port)
+    proxy: optuna.storages.GrpcStorageProxy
+    if heartbeat_interval:
+        proxy = HeartbeatProxy(
+            host=parts.hostname,
+            port=parts.port,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=StaleTrials(),
+        )
+    else:
+        proxy = optuna.storages.GrpcStorageProxy(host=parts.hostname, port=parts.port)
     try:
         proxy.wait_server_ready(timeout=CONNECT_TIMEOUT)
     except ConnectionError:

@@ -193,9 +193,9 @@ def remaining(study: optuna.Study, sweep: SweepConfig) -> int:
 def settle(study: optuna.Study, sweep: SweepConfig, run_more: Callable[[int], None]) -> None:
     """Run trials until the study counts ``n_trials``, then wait for the ones other workers are
     running. A worker that died leaves a trial without heartbeat: after ``grace_period`` it is
-    failed and queued again (``tracking.sweep.faults``), and run here. Without heartbeats (the
-    gRPC proxy) a dead worker cannot be told from a slow one: no waiting for others then."""
-    heartbeats = sweep.heartbeat_interval > 0 and not sweep.storage.startswith("grpc://")
+    failed and queued again (``tracking.sweep.faults``), and run here. Without heartbeats
+    (``heartbeat_interval=0``) a dead worker cannot be told from a slow one: no waiting then."""
+    heartbeats = sweep.heartbeat_interval > 0
     while True:
         if heartbeats:
             with warnings.catch_warnings():

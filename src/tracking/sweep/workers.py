@@ -6,7 +6,9 @@ starts the workers, shows one progress bar for the study and the workers' trial 
 replaces a worker that reached its quota (or died) with a fresh process while the study still
 needs trials, and, when they are done, writes the summary and promotes (``study.finish``).
 Ctrl-C or SIGTERM reaches each worker once: its running trial ends KILLED, the parent KILLED.
-Workers run in their own session so that a terminal's Ctrl-C is forwarded exactly once.
+Workers run in their own session so that a terminal's Ctrl-C is forwarded exactly once; a
+supervisor that dies without forwarding anything (SIGKILL, the OOM killer) still stops them:
+each worker gets SIGTERM when it does (``pipelines._cli.follow_parent``), so no worker outlives it.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class WorkerSpec(NamedTuple):
     worker: int
     parent_run_id: str
     max_trials: int | None
+    supervisor_pid: int = 0  # the worker is SIGTERMed when this process dies (0: never)
 
     def to_json(self) -> str:
         return json.dumps(self._asdict())
@@ -163,7 +166,7 @@ def _run_workers(
         left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
         quota = sweep.trials_per_process or None
         sweep_now = {**asdict(sweep), "timeout": left or 0.0}
-        return WorkerSpec(asdict(base), sweep_now, index, parent, quota).to_json()
+        return WorkerSpec(asdict(base), sweep_now, index, parent, quota, os.getpid()).to_json()
 
     def finished() -> int:
         counts = state_counts(study.get_trials(deepcopy=False))
