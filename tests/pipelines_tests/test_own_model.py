@@ -239,7 +239,7 @@ def test_a_sweep_of_the_example_cnn_promotes_a_model_taking_raw_images(
     assert {(t.data.params["filters"], t.data.params["model"]) for t in trials} == {("4", CNN)}
     champion = mlflow.pyfunc.load_model("models:/digits-cnn@champion")
     assert champion.predict(load_digits().images[:3].astype(np.uint8)).shape == (3,)
-    assert "digits-cnn version 1 is now @champion" in capsys.readouterr().out
+    assert "digits-cnn version 1 (best trial) is now @champion" in capsys.readouterr().out
     # The promoted version's card shows the summary of the trial's model too.
     card = MlflowClient().get_model_version("digits-cnn", "1").description
     assert f"built by `{CNN}`" in card and "conv_2 (Conv2D)" in card
