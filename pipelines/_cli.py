@@ -116,7 +116,7 @@ def fail(message: object) -> int:
 
 def raise_on_sigterm() -> None:
     """Turn SIGTERM into ``Terminated`` (a plain SIGTERM would leave the run RUNNING forever)."""
-    from tracking.tracker import Terminated
+    from tracking.errors import Terminated
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Terminated(f"received signal {signal.Signals(signum).name}")

@@ -56,7 +56,7 @@ def resume_config(tracker: Tracker, run_id: str, given: TrainConfig) -> TrainCon
             f"has no backup in {directory} (it finished no epoch, or was trained elsewhere)",
             "run it from the directory (and machine) that trained it, or start a new run",
         )
-    logged: TrainConfig = from_params(TrainConfig, tracker.get_run(run_id).data.params)
+    logged: TrainConfig = from_params(TrainConfig, tracker.get_run(run_id).params)
     for field in dataclasses.fields(TrainConfig):
         value, before = getattr(given, field.name), getattr(logged, field.name)
         if value != field.default and value != before:

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from tracking import tags as T
 from tracking.config import PROMOTION_METRIC, TrainConfig
 from tracking.data import Dataset, load_dataset
-from tracking.errors import ConfigError
+from tracking.errors import ConfigError, Terminated
 from tracking.scoring import score_model_uri
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import end_orphan_runs, requeue
@@ -33,7 +33,7 @@ from tracking.sweep.pruning import make_pruner
 from tracking.sweep.space import direction
 from tracking.sweep.storage import open_sweep_storage, stale_trials, study_lock
 from tracking.sweep.summary import log_summary, state_counts
-from tracking.tracker import Terminated, Tracker
+from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 # Trials that count towards n_trials: finished ones, and running ones. A killed worker's trial
@@ -306,7 +306,7 @@ def _promote(
             T.OPTUNA_TRIAL_NUMBER: str(best.number),
             metric: repr(best.user_attrs.get(metric, float("nan"))),
         },
-        scorer=lambda uri: score_model_uri(uri, dataset).metrics[metric],
+        scorer=lambda uri: score_model_uri(uri, dataset, tracker).metrics[metric],
         metric=metric,
     )
     record(tracker, promotion, parent_run_id)
