@@ -105,23 +105,27 @@ CALLBACK_STATE = {
 
 
 class KerasCallbackState:
-    """``get_state``/``set_state`` for a Keras callback that has none (``CALLBACK_STATE``)."""
+    """``get_state``/``set_state`` for a Keras callback that has none (``CALLBACK_STATE``); read
+    after ``on_train_begin``, which creates some of them."""
 
     def __init__(self, callback: keras.callbacks.Callback) -> None:
         self.callback = callback
         kind = next(k for k in CALLBACK_STATE if isinstance(callback, k))
-        self.names = [n for n in CALLBACK_STATE[kind] if hasattr(callback, n)]
-        if missing := sorted(set(CALLBACK_STATE[kind]) - set(self.names)):
-            # fallback: a resumed run restarts counting what Keras no longer exposes
-            log.warning("%s has no %s: not restored on resume", kind.__name__, missing)
+        self.names = CALLBACK_STATE[kind]
+        self._warned = False
 
     def get_state(self) -> dict[str, Any]:
-        return {name: _plain(name, getattr(self.callback, name)) for name in self.names}
+        present = [n for n in self.names if hasattr(self.callback, n)]
+        if len(present) < len(self.names) and not self._warned:
+            # fallback: a resumed run restarts counting what Keras no longer exposes
+            missing = sorted(set(self.names) - set(present))
+            log.warning("%s has no %s: not restored on resume", type(self.callback), missing)
+            self._warned = True
+        return {name: _plain(name, getattr(self.callback, name)) for name in present}
 
     def set_state(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
-            if key in self.names:
-                setattr(self.callback, key, value)
+            setattr(self.callback, key, value)
 
 
 def has_keras_state(callback: Any) -> bool:

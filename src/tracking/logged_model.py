@@ -172,11 +172,33 @@ def save_model(
     mlflow_model.save(os.path.join(path, "MLmodel"))
 
 
-def download_model(model_uri: str, directory: str, *, tracking_uri: str, registry_uri: str) -> str:
-    """The files of ``model_uri`` (run, logged model, registry version or alias) resolved in the
-    given stores, downloaded into ``directory``; their local path."""
+def storage_location(client: MlflowClient, model_uri: str) -> str:
+    """Where the files of ``model_uri`` are, looked up with ``client``: a logged model
+    (``models:/<id>``), a registered version (``models:/<name>/<version>``) or alias
+    (``models:/<name>@<alias>``), each optionally followed by a path; other URIs as given.
+    MLflow's own lookup of ``models:/`` URIs uses its process-wide registry URI."""
+    if not model_uri.startswith("models:/"):
+        return model_uri
+    parts = model_uri.removeprefix("models:/").strip("/").split("/")
+    if parts[0].startswith("m-"):
+        location, path = client.get_logged_model(parts[0]).artifact_location, parts[1:]
+    elif "@" in parts[0]:
+        name, alias = parts[0].split("@", 1)
+        version = client.get_model_version_by_alias(name, alias).version
+        location, path = client.get_model_version_download_uri(name, version), parts[1:]
+    else:
+        location = client.get_model_version_download_uri(parts[0], parts[1])
+        path = parts[2:]
+    return "/".join([location.rstrip("/"), *path])
+
+
+def download_model(
+    client: MlflowClient, model_uri: str, directory: str, *, tracking_uri: str, registry_uri: str
+) -> str:
+    """The files of ``model_uri`` (run, logged model, registry version or alias) resolved with
+    ``client`` and downloaded into ``directory``; their local path."""
     return download_artifacts(
-        artifact_uri=model_uri,
+        artifact_uri=storage_location(client, model_uri),
         dst_path=directory,
         tracking_uri=tracking_uri,
         registry_uri=registry_uri,
@@ -187,12 +209,9 @@ def model_facts(
     client: MlflowClient, model_uri: str, *, tracking_uri: str, registry_uri: str
 ) -> tuple[ModelInputs | None, dict[str, Any]]:
     """What a logged or registered model takes (None: it does not say) and its metadata."""
-    where = model_uri.rstrip("/")
-    if where.startswith("models:/m-") and "/" not in where.removeprefix("models:/"):
-        where = client.get_logged_model(where.removeprefix("models:/")).artifact_location
     with tempfile.TemporaryDirectory() as tmp:
         path = download_artifacts(
-            artifact_uri=f"{where}/MLmodel",
+            artifact_uri=f"{storage_location(client, model_uri)}/MLmodel",
             dst_path=tmp,
             tracking_uri=tracking_uri,
             registry_uri=registry_uri,

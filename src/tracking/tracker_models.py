@@ -88,7 +88,11 @@ class ModelsDoor:
         directory = tempfile.mkdtemp(prefix="model-")
         try:
             path = download_model(
-                model_uri, directory, tracking_uri=self.uri, registry_uri=self.registry_uri
+                self.client,
+                model_uri,
+                directory,
+                tracking_uri=self.uri,
+                registry_uri=self.registry_uri,
             )
             model = mlflow.pyfunc.load_model(path)
         except (MlflowException, OSError) as error:
@@ -132,11 +136,14 @@ class ModelsDoor:
         except MlflowException as error:
             if error.error_code not in EXISTS:
                 raise
-        model_id = (
-            model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-        )
+        source, model_id = model_uri, None
+        if model_uri.startswith("models:/m-"):  # a logged model: the version links to it
+            model_id = model_uri.removeprefix("models:/")
+            # its files' location, resolved here: MLflow's SQL registry store would look the
+            # model up with a client on the process-wide URI (a TODO in its create_model_version)
+            source = self.client.get_logged_model(model_id).artifact_location
         version = self.client.create_model_version(
-            name, model_uri, run_id=run_id, tags=dict(tags or {}), model_id=model_id
+            name, source, run_id=run_id, tags=dict(tags or {}), model_id=model_id
         )
         self.client.set_tag(run_id, T.REGISTERED_MODEL_VERSION, f"{name}/{version.version}")
         log.info("registered %s version %s from run %s", name, version.version, run_id)
