@@ -44,8 +44,8 @@ def active_experiment_id() -> str | None:
 def end_run(client: MlflowClient, run_id: str, status: str) -> None:
     """``set_terminated`` without its shutdown of MLflow's async logging queue: once our batches
     are flushed, that shutdown only waits for the idle logging thread's 1-second poll
-    (``queue.get(timeout=1)``), most of a second per run (benchmarks/overhead.py). The status and
-    end time are written as ``set_terminated`` writes them."""
+    (``queue.get(timeout=1)``; benchmarks/overhead.py). The status and end time are written as
+    ``set_terminated`` writes them."""
     store = getattr(getattr(client, "_tracking_client", None), "store", None)
     if store is None or not hasattr(store, "update_run_info"):
         client.set_terminated(run_id, status=status)  # fallback: public, a little slower

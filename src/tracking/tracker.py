@@ -1,10 +1,13 @@
 """The one door to MLflow: everything the project writes to or reads from MLflow goes through here.
 
-One ``MlflowClient`` per ``Tracker``; runs are addressed by id everywhere (MLflow's "active run"
-is thread-local, so nothing here relies on it). Per-epoch metrics are logged asynchronously and
-waited for when the run ends; everything else goes in batches (``log_batch``). MLflow's own tags
-are named with its constants (``mlflow.utils.mlflow_tags``), the project's in ``tracking.tags``.
-Callbacks, training and the sweep receive a Tracker; none of them creates a client.
+One ``MlflowClient`` and one tracking URI per ``Tracker``; runs are addressed by id everywhere
+(MLflow's "active run" is thread-local, so nothing here relies on it). Per-epoch metrics are
+logged asynchronously and waited for when the run ends; everything else goes in batches
+(``log_batch``). MLflow's own tags are named with its constants (``mlflow.utils.mlflow_tags``),
+the project's in ``tracking.tags``. Artifacts are in ``tracking.tracker_artifacts``, models and
+the registry in ``tracking.tracker_models``; what comes out is a ``tracking.records`` type,
+never an MLflow object. Callbacks, training and the sweep receive a Tracker; none of them
+creates a client.
 """
 
 from __future__ import annotations
