@@ -8,6 +8,8 @@ fallback is a decision and not a surprise.
 - the client's ``_tracking_client.store.update_run_info``: ends a run without the second
   ``set_terminated`` spends waiting for MLflow's idle async-logging thread.
 - ``Dataset._to_mlflow_entity``: a dataset as a run input.
+- ``mlflow.models.utils._validate_serving_input``: the check ``Model.log`` makes of a saved
+  input example (its public wrapper is deprecated and warns).
 - ``tracking._tracking_service.utils._tracking_uri``: the process-wide tracking URI as set,
   to restore it exactly after pinning it for ``mlflow.models.evaluate``.
 - Keras ``Model._initial_epoch``: where ``fit`` starts (``BackupAndRestore`` sets it too).
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -61,6 +64,18 @@ def dataset_entity(dataset: Any) -> DatasetEntity:
     if hasattr(dataset, "_to_mlflow_entity"):
         return dataset._to_mlflow_entity()
     return DatasetEntity(**dataset.to_dict())  # fallback: the same six fields, public
+
+
+def check_serving_input(path: str, serving_input: str) -> None:
+    """Predict the saved input example of the model saved at ``path`` as a server would;
+    raises what the prediction raises."""
+    utils = mlflow.models.utils
+    if hasattr(utils, "_validate_serving_input"):
+        utils._validate_serving_input(path, serving_input)
+        return
+    with warnings.catch_warnings():  # fallback: the public wrapper, deprecated in MLflow 3.13
+        warnings.simplefilter("ignore", FutureWarning)
+        mlflow.models.validate_serving_input(path, serving_input)
 
 
 _URI_ENV = "MLFLOW_TRACKING_URI"

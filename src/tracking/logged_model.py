@@ -28,10 +28,10 @@ import pandas as pd
 from mlflow import MlflowClient, pyfunc
 from mlflow.artifacts import download_artifacts
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus
-from mlflow.models import Model, ModelSignature, validate_serving_input
+from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
-from tracking import keras_rows
+from tracking import compat, keras_rows
 from tracking.inputs import ModelInputs, class_values
 
 __all__ = ["class_values", "log_keras", "model_facts", "model_metadata", "save_model", "signature"]
@@ -129,7 +129,7 @@ def _check_serving_example(mlflow_model: Model, path: str) -> None:
     if serving_input is None:
         return
     try:
-        validate_serving_input(path, serving_input)
+        compat.check_serving_input(path, serving_input)
     except Exception as error:  # as Model.log: the model is logged, the problem said
         log.warning("the logged model's input example does not predict: %s", error)
 

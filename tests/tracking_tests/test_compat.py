@@ -7,15 +7,18 @@ and decide whether the fallback is good enough before raising the pin."""
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import keras
 import mlflow
+import mlflow.tensorflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 from mlflow.data.dataset import Dataset as MlflowDataset
 from mlflow.data.numpy_dataset import from_numpy
+from mlflow.exceptions import MlflowException
 
 from tracking import compat
 
@@ -71,6 +74,20 @@ def test_a_dataset_entity_is_the_same_by_the_private_call_and_the_public_fallbac
     public = compat.dataset_entity(dataset)
     assert public.to_dictionary() == private.to_dictionary()
     assert private.name == "t-train" and private.digest
+
+
+def test_a_saved_input_example_is_checked_without_a_deprecation_warning(tmp_path: Path) -> None:
+    assert hasattr(mlflow.models.utils, "_validate_serving_input")
+    model = _model()
+    path = str(tmp_path / "model")
+    mlflow.tensorflow.save_model(model, path, input_example=np.zeros((2, 2), np.float32))
+    serving_input = mlflow.models.Model.load(path).get_serving_input(path)
+    assert serving_input is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        compat.check_serving_input(path, serving_input)
+    with pytest.raises(MlflowException):  # a row the model cannot take
+        compat.check_serving_input(path, '{"inputs": [[1.0, 2.0, 3.0]]}')
 
 
 def test_the_process_tracking_uri_is_restored_exactly(tmp_path: Path) -> None:
