@@ -20,7 +20,8 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ from tracking.inputs import ModelInputs, class_values
 
 __all__ = ["class_values", "log_keras", "model_facts", "model_metadata", "save_model", "signature"]
 
+PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 LOADER = "keras_rows"  # the loader module's name inside the model (code/keras_rows.py)
 log = logging.getLogger(__name__)
 
@@ -192,24 +194,40 @@ def storage_location(client: MlflowClient, model_uri: str) -> str:
     return "/".join([location.rstrip("/"), *path])
 
 
+@contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """No "Downloading artifacts" bar on stderr for the block (MLflow reads this variable when
+    it downloads): what a model takes is read before training, where one line is the output."""
+    before = os.environ.get(PROGRESS_BAR)
+    os.environ[PROGRESS_BAR] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_BAR, None)
+        else:
+            os.environ[PROGRESS_BAR] = before
+
+
 def download_model(
     client: MlflowClient, model_uri: str, directory: str, *, tracking_uri: str, registry_uri: str
 ) -> str:
     """The files of ``model_uri`` (run, logged model, registry version or alias) resolved with
     ``client`` and downloaded into ``directory``; their local path."""
-    return download_artifacts(
-        artifact_uri=storage_location(client, model_uri),
-        dst_path=directory,
-        tracking_uri=tracking_uri,
-        registry_uri=registry_uri,
-    )
+    with _no_progress_bar():
+        return download_artifacts(
+            artifact_uri=storage_location(client, model_uri),
+            dst_path=directory,
+            tracking_uri=tracking_uri,
+            registry_uri=registry_uri,
+        )
 
 
 def model_facts(
     client: MlflowClient, model_uri: str, *, tracking_uri: str, registry_uri: str
 ) -> tuple[ModelInputs | None, dict[str, Any]]:
     """What a logged or registered model takes (None: it does not say) and its metadata."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _no_progress_bar():
         path = download_artifacts(
             artifact_uri=f"{storage_location(client, model_uri)}/MLmodel",
             dst_path=tmp,
