@@ -23,7 +23,10 @@ from mlflow.exceptions import MlflowException
 from tracking import compat
 
 
-def test_the_experiment_set_experiment_chose_is_read(tracking_store: str) -> None:
+def test_the_experiment_set_experiment_chose_is_read(
+    tracking_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "0")  # set_experiment sets it: undone after
     assert hasattr(mlflow.tracking.fluent, "_active_experiment_id")
     experiment_id = mlflow.set_experiment("chosen").experiment_id
     try:
