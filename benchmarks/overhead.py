@@ -148,7 +148,7 @@ def tracked(config: TrainConfig, dataset: Dataset) -> dict[str, float]:
     run_id = tracker.create_run(training.default_run_name(config))
     with tracker.ending(run_id):
         result = training.train(config, tracker=tracker, run_id=run_id, dataset=dataset, verbose=0)
-    fit_seconds = tracker.get_run(run_id).data.metrics["fit_seconds"]
+    fit_seconds = tracker.get_run(run_id).metrics["fit_seconds"]
     return {"fit_seconds": fit_seconds, "test_accuracy": float(result.test_accuracy or 0.0)}
 
 

@@ -121,7 +121,7 @@ def raise_on_sigterm() -> None:
     """Turn the first SIGTERM into ``Terminated`` (a plain SIGTERM would leave the run RUNNING
     forever) and ignore later ones, which would cut short the ending of the run: a parent's
     death signals once per thread of the dying parent (``follow_parent``)."""
-    from tracking.tracker import Terminated
+    from tracking.errors import Terminated
 
     def handler(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pipelines import _cli
 from tracking.config import DATA_FIELDS, TrainConfig, validate_data
 from tracking.data_check import check_source
-from tracking.errors import ConfigError
+from tracking.errors import ConfigError, ModelUnavailable
 from tracking.params import param
 from tracking.reach import check_tracking_uri
 
@@ -50,31 +50,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _cli.import_tensorflow()  # without its C++ start-up notices
     import keras
-    from mlflow.exceptions import MlflowException
 
     from tracking import evaluation
     from tracking.data import load_dataset
+    from tracking.scoring import score_loaded
     from tracking.tracker import Tracker
 
     dataset = load_dataset(data_config)
     keras.utils.disable_interactive_logging()  # no progress bar from an older model's predict()
+    tracker = Tracker()
     try:
-        model = evaluation.load_model(options.model_uri)
-    except (MlflowException, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        model = tracker.load_model(options.model_uri)
+    except ModelUnavailable as error:
         return _cli.fail(
-            f"model_uri={options.model_uri!r} could not be loaded ({first_line}); pass a "
+            f"model_uri={options.model_uri!r} could not be loaded ({error}); pass a "
             "registered model alias or version such as models:/mnist-mlp@champion"
         )
-    score = evaluation.score(model, dataset)
-    tracker = Tracker()
+    score = score_loaded(model, dataset)
     run_id = tracker.start_run(f"evaluate-{dataset.name}")
     with tracker.ending(run_id):
         data_params = {k: getattr(data_config, k) for k in DATA_FIELDS}
         tracker.log_params(run_id, {"model_uri": options.model_uri, **data_params})
         tracker.log_metrics(run_id, score.metrics)
         theirs = evaluation.log_mlflow_evaluation(
-            run_id, model, dataset, label=data_config.label_column
+            tracker, run_id, model, dataset, label=data_config.label_column
         )
     print(f"{options.model_uri}: {score.describe()} on {score.n_test} {dataset.name} test rows")
     if theirs:

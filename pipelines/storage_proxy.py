@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import optuna
 
-    from tracking.tracker import Terminated
+    from tracking.errors import Terminated
 
     _cli.raise_on_sigterm()
     log.info("serving %s on grpc://%s:%d", config.storage, config.host, config.port)

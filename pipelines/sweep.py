@@ -59,10 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         return _cli.fail(error)
 
-    from tracking.errors import WorkerRefused
+    from tracking.errors import Terminated, WorkerRefused
     from tracking.sweep.study import run_sweep
     from tracking.sweep.workers import supervise, worker_env
-    from tracking.tracker import Terminated
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
     keras.utils.disable_interactive_logging()  # no Keras progress bars between trial lines

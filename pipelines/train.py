@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pipelines import _cli
 from tracking.config import TrainConfig, validate
 from tracking.data_check import check_source
-from tracking.errors import ConfigError
+from tracking.errors import ConfigError, Terminated
 from tracking.params import param
 from tracking.reach import check_tracking_uri
 
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tracking import tags as T
     from tracking.registry import check_target
     from tracking.resume import resume_backup_dir, resume_config, run_backup_dir
-    from tracking.tracker import Terminated, Tracker
+    from tracking.tracker import Tracker
 
     tracker = Tracker()
     resumed = options.resume_run_id

@@ -1,7 +1,7 @@
 """What a training run shows besides metrics: learning curves, the history table, the confusion
 matrix (classification) or predicted against actual and residuals (regression), the diagnosis.
-Each is computed by a pure function (``tracking.plots``, ``tracking.diagnosis``) and written
-through the door."""
+Each is computed by a pure function (``tracking.plots``, ``tracking.charts``,
+``tracking.diagnosis``) and written through the door."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pandas as pd
 
 from tracking import plots, regression_plots
 from tracking import tags as T
+from tracking.charts import all_metrics_info, plot_chart, twin_axes_info
 from tracking.diagnosis import Diagnosis, diagnose, diagnosis_metrics
 
 if TYPE_CHECKING:
@@ -29,44 +30,19 @@ def history_frame(history: Mapping[str, Sequence[float]]) -> pd.DataFrame:
     return frame
 
 
-def log_curves(
-    tracker: Tracker,
-    run_id: str,
-    history: Mapping[str, Sequence[float]],
-    *,
-    monitor: str,
-    best_step: int | None,
-    stop_reason: str,
-    shift_train: bool = False,
-) -> None:
+def log_curves(tracker: Tracker, run_id: str, curves: plots.Curves) -> None:
     """Learning-curve PNGs (loss, accuracy or MAE, all metrics on one chart, loss and accuracy
-    or MAE on twin axes) and the history table; ``shift_train`` draws training values half an
-    epoch left."""
+    or MAE on twin axes) and the history table."""
+    history = curves.history
     if not history:
         return
     for metric in ("loss", "accuracy", "mae"):
-        if metric not in history:
-            continue
-        info = plots.learning_curve_info(
-            history,
-            metric,
-            monitor=monitor,
-            best_step=best_step,
-            stop_reason=stop_reason,
-            shift_train=shift_train,
-        )
-        tracker.log_figure(run_id, plots.plot_learning_curve(info), f"plots/{metric}_curve.png")
+        if metric in history:
+            figure = plots.plot_learning_curve(plots.learning_curve_info(curves, metric))
+            tracker.log_figure(run_id, figure, f"plots/{metric}_curve.png")
     if "loss" in history:
-        charts = {"all_metrics": plots.all_metrics_info, "twin_axes": plots.twin_axes_info}
-        for name, build in charts.items():
-            chart = build(
-                history,
-                monitor=monitor,
-                best_step=best_step,
-                stop_reason=stop_reason,
-                shift_train=shift_train,
-            )
-            tracker.log_figure(run_id, plots.plot_chart(chart), f"plots/{name}.png")
+        for name, build in {"all_metrics": all_metrics_info, "twin_axes": twin_axes_info}.items():
+            tracker.log_figure(run_id, plot_chart(build(curves)), f"plots/{name}.png")
     tracker.log_table(run_id, history_frame(history), "history.csv")
 
 

@@ -31,6 +31,8 @@ from typing import Any, Protocol
 import keras
 import numpy as np
 
+from tracking.compat import KerasCallbackState, has_keras_state, start_fit_at
+
 MARKER, ARRAYS = "callbacks.json", "callbacks.npz"
 
 
@@ -41,37 +43,11 @@ class Stateful(Protocol):
     def set_state(self, state: dict[str, Any]) -> None: ...
 
 
-class _EarlyStoppingState:
-    """Keras's EarlyStopping has no get_state: its attributes, as ``on_train_begin`` resets them."""
-
-    def __init__(self, callback: keras.callbacks.EarlyStopping) -> None:
-        self.callback = callback
-
-    def get_state(self) -> dict[str, Any]:
-        c = self.callback
-        best = None if c.best is None else float(c.best)
-        return {"wait": int(c.wait), "stopped_epoch": int(c.stopped_epoch), "best": best,
-                "best_epoch": int(c.best_epoch), "best_weights": c.best_weights}  # fmt: skip
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        for key, value in state.items():
-            setattr(self.callback, key, value)
-
-
-class _ReduceLRState(_EarlyStoppingState):
-    """Keras's ReduceLROnPlateau: its counters and best value (the rate is the optimizer's)."""
-
-    def get_state(self) -> dict[str, Any]:
-        c = self.callback
-        return {"wait": int(c.wait), "cooldown_counter": int(c.cooldown_counter),
-                "best": float(c.best)}  # fmt: skip
-
-
 def _state_of(callback: Any) -> Stateful:
-    if isinstance(callback, keras.callbacks.EarlyStopping):
-        return _EarlyStoppingState(callback)
-    if isinstance(callback, keras.callbacks.ReduceLROnPlateau):
-        return _ReduceLRState(callback)
+    """Keras's EarlyStopping and ReduceLROnPlateau have no get_state: their counters
+    (``tracking.compat``); our callbacks have their own."""
+    if has_keras_state(callback):
+        return KerasCallbackState(callback)
     return callback  # type: ignore[no-any-return]
 
 
@@ -121,7 +97,7 @@ class TrainingBackup(keras.callbacks.Callback):
             raise ValueError(
                 f"backup {path} holds {sorted(marker['callbacks'])}, not {sorted(self.stateful)}"
             )
-        self._keras_part(path).on_train_begin()  # weights, optimizer, model._initial_epoch
+        self._keras_part(path).on_train_begin()  # weights, optimizer, first epoch
         with np.load(path / ARRAYS) as npz:
             arrays = {k: npz[k] for k in npz.files}
         seeds = _decode(marker["seeds"], arrays)
@@ -137,7 +113,7 @@ class TrainingBackup(keras.callbacks.Callback):
         self._restored = _json_parts(self.stateful)
         self.restored_epoch = epoch
         if marker["stop_training"]:  # stopped (early, pruned, diverged) before it was killed
-            self.model._initial_epoch = max(epoch, self.params["epochs"])  # as Keras sets it
+            start_fit_at(self.model, max(epoch, self.params["epochs"]))
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         restored, self._restored = self._restored, None

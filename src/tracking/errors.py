@@ -38,3 +38,11 @@ class MonitorError(ValueError):
 
 class WorkerRefused(Exception):
     """A sweep worker process refused its input and said why in one line (shown as is)."""
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by the SIGTERM handler, so runs end KILLED, not RUNNING."""
+
+
+class ModelUnavailable(LookupError):
+    """A model URI that the tracking store cannot resolve or load (the cause's first line)."""

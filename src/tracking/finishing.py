@@ -22,6 +22,7 @@ from tracking.callbacks import BestWeights
 from tracking.config import TrainConfig
 from tracking.data import Dataset
 from tracking.diagnosis import Diagnosis
+from tracking.plots import Curves
 from tracking.scoring import score_predictions
 from tracking.tags import StopReason
 from tracking.tracker import Tracker
@@ -168,12 +169,7 @@ def log_curves(
     stop_reason: StopReason,
 ) -> None:
     """The learning curves as the config asks for them, best epoch marked (finished or not)."""
-    artifacts.log_curves(
-        tracker,
-        run_id,
-        history,
-        monitor=config.monitor,
-        best_step=best.best_epoch,
-        stop_reason=stop_reason,
-        shift_train=config.shift_train_curves,
+    curves = Curves(
+        history, config.monitor, best.best_epoch, stop_reason, config.shift_train_curves
     )
+    artifacts.log_curves(tracker, run_id, curves)

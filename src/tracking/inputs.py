@@ -11,6 +11,8 @@ inputs is refused before training (``tracking.registry``).
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from tracking.config import TrainConfig
@@ -53,3 +55,15 @@ def expected_inputs(config: TrainConfig) -> ModelInputs:
     facts = check_csv(config)
     columns = tuple(c for c in facts.columns if c != config.label_column)
     return ModelInputs(columns, len(columns))
+
+
+def class_values(class_names: Sequence[str]) -> list[int | float | str]:
+    """The labels as the training data held them, from their names: all ints, all numbers, or
+    all text (as pandas reads a label column back from a CSV; digits and MNIST are ints)."""
+    names: list[int | float | str] = [str(n) for n in class_names]
+    if names and all(re.fullmatch(r"[+-]?\d+", str(n)) for n in names):
+        return [int(n) for n in names]
+    try:
+        return [float(n) for n in names]
+    except ValueError:
+        return names

@@ -8,41 +8,38 @@ signature declares no input (MLflow enforces nothing and passes rows through; wh
 takes is in its metadata, ``input``), the output (a label or a number per row) and, for a
 classifier, the ``output`` param that switches to probabilities.
 
+The model is logged with the client it is given (``Tracker``'s), never MLflow's process-wide
+tracking URI: a logged model entity of the run, its files, its READY status, all in one store.
 ``model_facts`` reads what a logged or registered model takes: from that metadata, or from the
 signature of a version logged before it (a tensor or one column per CSV feature, one dtype).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-import re
-import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow import pyfunc
-from mlflow.models import Model, ModelSignature, get_model_info
+from mlflow import MlflowClient, pyfunc
+from mlflow.artifacts import download_artifacts
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
-from tracking import keras_rows
-from tracking.inputs import ModelInputs
+from tracking import compat, keras_rows
+from tracking.inputs import ModelInputs, class_values
 
+__all__ = ["class_values", "log_keras", "model_facts", "model_metadata", "save_model", "signature"]
+
+PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 LOADER = "keras_rows"  # the loader module's name inside the model (code/keras_rows.py)
-
-
-def class_values(class_names: Sequence[str]) -> list[int | float | str]:
-    """The labels as the training data held them, from their names: all ints, all numbers, or
-    all text (as pandas reads a label column back from a CSV; digits and MNIST are ints)."""
-    names: list[int | float | str] = [str(n) for n in class_names]
-    if names and all(re.fullmatch(r"[+-]?\d+", str(n)) for n in names):
-        return [int(n) for n in names]
-    try:
-        return [float(n) for n in names]
-    except ValueError:
-        return names
+log = logging.getLogger(__name__)
 
 
 def model_metadata(
@@ -82,6 +79,7 @@ def signature(metadata: dict[str, Any]) -> ModelSignature:
 
 
 def log_keras(
+    client: MlflowClient,
     run_id: str,
     model: Any,
     example: np.ndarray | pd.DataFrame,
@@ -90,23 +88,52 @@ def log_keras(
     label: str,
     pip_requirements: Sequence[str],
 ) -> str:
-    """Log ``model`` as artifact ``model`` of ``run_id`` (``example``: raw rows, a DataFrame
-    for a CSV model); its model URI. MLflow checks the saved example through the loader."""
+    """Log ``model`` as logged model ``model`` of ``run_id`` (``example``: raw rows, a DataFrame
+    for a CSV model), all through ``client``; its model URI (``models:/<model id>``). What
+    ``Model.log`` does, minus its process-wide client: the saved example is checked through the
+    loader (a failure is logged, as MLflow logs it)."""
     columns = list(example.columns) if isinstance(example, pd.DataFrame) else []
     metadata = model_metadata(model, columns, class_names, label)
-    info = Model.log(
-        None,  # artifact_path: deprecated for name
-        name="model",
-        flavor=sys.modules[__name__],  # save_model below
-        flavor_name="tensorflow",
-        run_id=run_id,
-        metadata=metadata,
-        keras_model=model,
-        input_example=example,
-        signature=signature(metadata),
-        pip_requirements=list(pip_requirements),
+    run = client.get_run(run_id)
+    logged = client.create_logged_model(
+        run.info.experiment_id, name="model", source_run_id=run_id, params=run.data.params
     )
-    return str(info.model_uri)
+    try:
+        client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+        mlflow_model = Model(
+            artifact_path=logged.artifact_location,
+            model_uuid=logged.model_id,
+            run_id=run_id,
+            metadata=metadata,
+            model_id=logged.model_id,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model")
+            save_model(
+                path,
+                mlflow_model,
+                keras_model=model,
+                input_example=example,
+                signature=signature(metadata),
+                pip_requirements=list(pip_requirements),
+            )
+            _check_serving_example(mlflow_model, path)
+            client.log_model_artifacts(logged.model_id, path)
+    except BaseException:
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    return f"models:/{logged.model_id}"
+
+
+def _check_serving_example(mlflow_model: Model, path: str) -> None:
+    serving_input = mlflow_model.get_serving_input(path)
+    if serving_input is None:
+        return
+    try:
+        compat.check_serving_input(path, serving_input)
+    except Exception as error:  # as Model.log: the model is logged, the problem said
+        log.warning("the logged model's input example does not predict: %s", error)
 
 
 def save_model(
@@ -147,9 +174,67 @@ def save_model(
     mlflow_model.save(os.path.join(path, "MLmodel"))
 
 
-def model_facts(model_uri: str) -> tuple[ModelInputs | None, dict[str, Any]]:
+def storage_location(client: MlflowClient, model_uri: str) -> str:
+    """Where the files of ``model_uri`` are, looked up with ``client``: a logged model
+    (``models:/<id>``), a registered version (``models:/<name>/<version>``) or alias
+    (``models:/<name>@<alias>``), each optionally followed by a path; other URIs as given.
+    MLflow's own lookup of ``models:/`` URIs uses its process-wide registry URI."""
+    if not model_uri.startswith("models:/"):
+        return model_uri
+    parts = model_uri.removeprefix("models:/").strip("/").split("/")
+    if parts[0].startswith("m-"):
+        location, path = client.get_logged_model(parts[0]).artifact_location, parts[1:]
+    elif "@" in parts[0]:
+        name, alias = parts[0].split("@", 1)
+        version = client.get_model_version_by_alias(name, alias).version
+        location, path = client.get_model_version_download_uri(name, version), parts[1:]
+    else:
+        location = client.get_model_version_download_uri(parts[0], parts[1])
+        path = parts[2:]
+    return "/".join([location.rstrip("/"), *path])
+
+
+@contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """No "Downloading artifacts" bar on stderr for the block (MLflow reads this variable when
+    it downloads): what a model takes is read before training, where one line is the output."""
+    before = os.environ.get(PROGRESS_BAR)
+    os.environ[PROGRESS_BAR] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PROGRESS_BAR, None)
+        else:
+            os.environ[PROGRESS_BAR] = before
+
+
+def download_model(
+    client: MlflowClient, model_uri: str, directory: str, *, tracking_uri: str, registry_uri: str
+) -> str:
+    """The files of ``model_uri`` (run, logged model, registry version or alias) resolved with
+    ``client`` and downloaded into ``directory``; their local path."""
+    with _no_progress_bar():
+        return download_artifacts(
+            artifact_uri=storage_location(client, model_uri),
+            dst_path=directory,
+            tracking_uri=tracking_uri,
+            registry_uri=registry_uri,
+        )
+
+
+def model_facts(
+    client: MlflowClient, model_uri: str, *, tracking_uri: str, registry_uri: str
+) -> tuple[ModelInputs | None, dict[str, Any]]:
     """What a logged or registered model takes (None: it does not say) and its metadata."""
-    info = get_model_info(model_uri)
+    with tempfile.TemporaryDirectory() as tmp, _no_progress_bar():
+        path = download_artifacts(
+            artifact_uri=f"{storage_location(client, model_uri)}/MLmodel",
+            dst_path=tmp,
+            tracking_uri=tracking_uri,
+            registry_uri=registry_uri,
+        )
+        info = Model.load(path)
     metadata = dict(info.metadata or {})
     described = metadata.get("input")
     if isinstance(described, dict):

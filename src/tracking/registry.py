@@ -62,10 +62,10 @@ def describe(tracker: Tracker, model_uri: str, name: str, version: str, run_id: 
     run = tracker.get_run(run_id)
     facts = RunFacts(
         run_id,
-        str(run.info.run_name),
-        run.data.params,
-        run.data.metrics,
-        run.data.tags,
+        run.name,
+        dict(run.params),
+        dict(run.metrics),
+        dict(run.tags),
         tracker.description(run_id),
     )
     inputs, metadata = tracker.model_facts(model_uri)

@@ -39,7 +39,7 @@ def has_backup(directory: Path) -> bool:
 
 def resume_backup_dir(tracker: Tracker, run_id: str) -> Path:
     """Where ``run_id``'s epochs are backed up: its ``backup_path`` tag, else ``./.backups``."""
-    recorded = tracker.get_run(run_id).data.tags.get(T.BACKUP_PATH)
+    recorded = tracker.get_run(run_id).tags.get(T.BACKUP_PATH)
     return Path(recorded) if recorded else run_backup_dir(run_id)
 
 
@@ -65,7 +65,7 @@ def resume_config(tracker: Tracker, run_id: str, given: TrainConfig) -> TrainCon
             f"has no backup in {directory} (it finished no epoch, or was trained elsewhere)",
             "resume it on the machine that trained it, or start a new run",
         )
-    logged: TrainConfig = from_params(TrainConfig, tracker.get_run(run_id).data.params)
+    logged: TrainConfig = from_params(TrainConfig, tracker.get_run(run_id).params)
     for field in dataclasses.fields(TrainConfig):
         value, before = getattr(given, field.name), getattr(logged, field.name)
         if value != field.default and value != before:

@@ -6,15 +6,17 @@ right after training and a registered model pulled back from the registry, so th
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import mlflow.pyfunc
 import numpy as np
-from mlflow.pyfunc import PyFuncModel
 from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, r2_score
 
 from tracking.data import Dataset
 from tracking.keras_rows import OUTPUT, PROBABILITIES
+from tracking.records import LoadedModel
+
+if TYPE_CHECKING:
+    from tracking.tracker import Tracker
 
 
 class Score(NamedTuple):
@@ -55,20 +57,25 @@ def score_predictions(predictions: np.ndarray, dataset: Dataset) -> Score:
     return score_probabilities(predictions, dataset.y_test, dataset.n_classes)
 
 
-def score_model_uri(model_uri: str, dataset: Dataset) -> Score:
-    """Load ``model_uri`` fresh with ``mlflow.pyfunc`` and score it on the test split."""
-    return score_pyfunc(mlflow.pyfunc.load_model(model_uri), dataset)
+def score_model_uri(model_uri: str, dataset: Dataset, tracker: Tracker | None = None) -> Score:
+    """Load ``model_uri`` fresh from ``tracker``'s stores (default: MLflow's process-wide
+    ones) and score it on the test split."""
+    if tracker is None:
+        from tracking.tracker import Tracker
+
+        tracker = Tracker()
+    return score_loaded(tracker.load_model(model_uri), dataset)
 
 
-def score_pyfunc(model: PyFuncModel, dataset: Dataset) -> Score:
+def score_loaded(model: LoadedModel, dataset: Dataset) -> Score:
     """A loaded model on the test split's raw rows (``predict_test``), scored."""
     return score_predictions(predict_test(model, dataset), dataset)
 
 
-def predict_test(model: PyFuncModel, dataset: Dataset) -> np.ndarray:
+def predict_test(model: LoadedModel, dataset: Dataset) -> np.ndarray:
     """A loaded model's predictions for the test split's raw rows; a classifier's probabilities
     (the loss needs them) through its ``output`` switch, which versions logged before it lack:
     their ``predict`` returned probabilities."""
-    switch = not dataset.regression and model.metadata.get_params_schema() is not None
+    switch = not dataset.regression and model.takes_params
     params = {OUTPUT: PROBABILITIES} if switch else None
     return np.asarray(model.predict(dataset.model_input(dataset.x_test), params=params))

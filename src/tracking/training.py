@@ -30,12 +30,13 @@ from tracking.backup import delete as delete_backup
 from tracking.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger, StopsTraining
 from tracking.config import TrainConfig
 from tracking.data import Dataset, load_dataset
+from tracking.errors import Terminated
 from tracking.finishing import TrainResult
 from tracking.model import build_model, summary_text
 from tracking.model_card import MODEL_SUMMARY
 from tracking.model_function import BUILT_IN, short_name
 from tracking.tags import StopReason
-from tracking.tracker import Terminated, Tracker
+from tracking.tracker import Tracker
 
 __all__ = ["TrainResult", "build_optimizer", "default_run_name", "train"]
 

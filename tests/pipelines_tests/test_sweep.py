@@ -14,10 +14,11 @@ from optuna.trial import TrialState
 
 from pipelines.sweep import main
 from tracking.config import TrainConfig
+from tracking.errors import Terminated
 from tracking.scoring import score_model_uri
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.study import run_sweep
-from tracking.tracker import Terminated, Tracker
+from tracking.tracker import Tracker
 
 FAST = [
     "--dataset", "digits", "--hidden-units", "16", "--max-train-samples", "500",

@@ -52,7 +52,7 @@ def test_worse_challenger_keeps_champion_and_better_one_takes_it() -> None:
 
     def scorer(uri: str) -> Scored:  # the real score, pulled from the registry; calls recorded
         calls.append(uri)
-        return score_rows(uri, dataset, "test_accuracy")
+        return score_rows(Tracker(), uri, dataset, "test_accuracy")
 
     def challenge(result):  # type: ignore[no-untyped-def]
         return promote(
@@ -100,7 +100,7 @@ def test_a_champion_that_cannot_be_scored_is_replaced_and_the_reason_says_so(
         run_id=old.run_id,
         model_uri=old.model_uri,
         tags={},
-        scorer=lambda uri: score_rows(uri, csv_data, "test_accuracy"),
+        scorer=lambda uri: score_rows(tracker, uri, csv_data, "test_accuracy"),
     )
     assert first.promoted
     base = TrainConfig(dataset="digits", hidden_units="8", epochs=1, max_train_samples=300)
@@ -112,7 +112,7 @@ def test_a_champion_that_cannot_be_scored_is_replaced_and_the_reason_says_so(
         run_id=other.run_id,
         model_uri=other.model_uri,
         tags={},
-        scorer=lambda uri: score_rows(uri, digits, "test_accuracy"),
+        scorer=lambda uri: score_rows(tracker, uri, digits, "test_accuracy"),
     )
     # It cannot be compared, so it does not block the challenger: promoted, and the reason says
     # the old champion was incomparable and why.

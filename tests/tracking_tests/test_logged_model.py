@@ -17,10 +17,10 @@ from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
 
 from tracking.data import Dataset
-from tracking.inputs import ModelInputs
-from tracking.logged_model import class_values, log_keras, model_facts
-from tracking.scoring import score_pyfunc
-from tracking.tracker import pip_requirements
+from tracking.inputs import ModelInputs, class_values
+from tracking.scoring import score_loaded
+from tracking.tracker import Tracker
+from tracking.tracker_models import pip_requirements
 
 
 def test_class_values_are_the_labels_as_the_data_held_them() -> None:
@@ -52,27 +52,22 @@ def _old_style(model: keras.Model, inputs: Schema, example: object) -> str:
 
 def test_model_facts_read_the_metadata_now_and_the_signature_before() -> None:
     rows = np.zeros((2, 4), np.float32)
-    with mlflow.start_run() as run:
-        now = log_keras(
-            run.info.run_id,
-            _model(4, 3),
-            pd.DataFrame(rows, columns=["w", "x", "y", "z"]),
-            class_names=["a", "b", "c"],
-            label="",
-            pip_requirements=pip_requirements(),
-        )
-    inputs, metadata = model_facts(now)
+    tracker = Tracker()
+    run_id = tracker.create_run("now")
+    frame = pd.DataFrame(rows, columns=["w", "x", "y", "z"])
+    now = tracker.log_model(run_id, _model(4, 3), frame, class_names=["a", "b", "c"])
+    inputs, metadata = tracker.model_facts(now)
     assert inputs == ModelInputs(("w", "x", "y", "z"), 4)
     assert metadata["input"]["shape"] == [4] and metadata["classes"] == ["a", "b", "c"]
     assert inputs.describe() == "rows with 4 named columns (w, x, y, z), any int or float dtype"
 
     tensor = Schema([TensorSpec(np.dtype("float32"), (-1, 4))])
-    inputs, _ = model_facts(_old_style(_model(4, 3), tensor, rows))
+    inputs, _ = tracker.model_facts(_old_style(_model(4, 3), tensor, rows))
     assert inputs == ModelInputs((), 4, "float32")
     assert inputs.describe() == "a float32 tensor of 4 raw pixel values per row"
     named = Schema([TensorSpec(np.dtype("float64"), (-1, 1), c) for c in "wxyz"])
     frame = pd.DataFrame(rows.astype(np.float64), columns=list("wxyz"))
-    inputs, _ = model_facts(_old_style(_keras_with_named_inputs(), named, frame))
+    inputs, _ = tracker.model_facts(_old_style(_keras_with_named_inputs(), named, frame))
     assert inputs == ModelInputs(("w", "x", "y", "z"), 4, "float64")
 
 
@@ -87,13 +82,13 @@ def test_older_versions_are_still_scored_from_their_probabilities() -> None:
     tensor = Schema([TensorSpec(np.dtype("float32"), (-1, 4))])
     x = np.eye(4, dtype=np.float32)[:3]
     uri = _old_style(_model(4, 3), tensor, x)
-    model = mlflow.pyfunc.load_model(uri)
-    assert model.metadata.get_params_schema() is None  # no switch: probabilities by default
+    model = Tracker().load_model(uri)
+    assert not model.takes_params  # no switch: probabilities by default
     y = np.array([0, 1, 2])
     empty = np.zeros((0, 4), np.float32)
     dataset = Dataset("t", "t", empty, y[:0], empty, y[:0], x, y, ("a", "b", "c"),
                       np.zeros(4, np.float32), np.ones(4, np.float32))  # fmt: skip
     expected = np.asarray(model.predict(x)).argmax(axis=1) == y
-    score = score_pyfunc(model, dataset)
+    score = score_loaded(model, dataset)
     assert score.metrics["test_accuracy"] == pytest.approx(float(expected.mean()))
     assert np.isfinite(score.metrics["test_loss"])

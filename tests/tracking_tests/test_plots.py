@@ -3,8 +3,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tracking import plots
+from tracking import charts, plots
 from tracking.artifacts import history_frame
+from tracking.plots import Curves
 
 HISTORY = {
     "loss": [1.0, 0.5, 0.3, 0.2],
@@ -15,9 +16,7 @@ HISTORY = {
 
 
 def test_learning_curve_info_marks_best_epoch_one_based() -> None:
-    info = plots.learning_curve_info(
-        HISTORY, "loss", monitor="val_loss", best_step=1, stop_reason="early_stopping"
-    )
+    info = plots.learning_curve_info(Curves(HISTORY, "val_loss", 1, "early_stopping"), "loss")
     assert info == plots.CurveInfo(
         metric="loss",
         epochs=[1, 2, 3, 4],
@@ -31,7 +30,7 @@ def test_learning_curve_info_marks_best_epoch_one_based() -> None:
 
 def test_learning_curve_info_without_validation_or_best() -> None:
     info = plots.learning_curve_info(
-        {"loss": [float("nan")]}, "loss", monitor="loss", best_step=None, stop_reason="diverged"
+        Curves({"loss": [float("nan")]}, "loss", None, "diverged"), "loss"
     )
     assert info.val is None and info.best_epoch is None and info.best_label == ""
     fig = plots.plot_learning_curve(info)  # NaN values draw as gaps, not an exception
@@ -39,9 +38,7 @@ def test_learning_curve_info_without_validation_or_best() -> None:
 
 
 def test_learning_curve_plot_draws_both_series_and_best_line() -> None:
-    info = plots.learning_curve_info(
-        HISTORY, "accuracy", monitor="val_loss", best_step=1, stop_reason="completed"
-    )
+    info = plots.learning_curve_info(Curves(HISTORY, "val_loss", 1, "completed"), "accuracy")
     ax = plots.plot_learning_curve(info).axes[0]
     labels = [line.get_label() for line in ax.get_lines()]
     assert labels == ["train accuracy", "validation accuracy", "best val_loss 0.6000 at epoch 2"]
@@ -62,14 +59,7 @@ def test_history_frame_has_step_and_epoch_columns() -> None:
 
 
 def test_learning_curve_info_can_shift_training_half_an_epoch_left() -> None:
-    info = plots.learning_curve_info(
-        HISTORY,
-        "loss",
-        monitor="val_loss",
-        best_step=1,
-        stop_reason="early_stopping",
-        shift_train=True,
-    )
+    info = plots.learning_curve_info(Curves(HISTORY, "val_loss", 1, "early_stopping", True), "loss")
     # Training values are epoch averages: drawn at epoch - 0.5, validation stays on the epoch.
     assert info.train_x == [0.5, 1.5, 2.5, 3.5] and info.epochs == [1, 2, 3, 4]
     fig = plots.plot_learning_curve(info)
@@ -82,16 +72,18 @@ def test_learning_curve_info_can_shift_training_half_an_epoch_left() -> None:
 
 def test_all_metrics_info_lists_each_metric_train_then_validation() -> None:
     history = {**HISTORY, "learning_rate": [1e-3] * 4}
-    info = plots.all_metrics_info(history, monitor="val_loss", best_step=1, stop_reason="completed")
+    info = charts.all_metrics_info(Curves(history, "val_loss", 1, "completed"))
     x = [1.0, 2.0, 3.0, 4.0]
-    assert info == plots.ChartInfo(
+    assert info == charts.ChartInfo(
         # A constant learning rate is named in the title, not drawn.
         title="All metrics (stopped: completed), learning rate 0.001 throughout",
         series=[
-            plots.Series("loss", "train loss", x, HISTORY["loss"], "left"),
-            plots.Series("val_loss", "validation loss", x, HISTORY["val_loss"], "left"),
-            plots.Series("accuracy", "train accuracy", x, HISTORY["accuracy"], "left"),
-            plots.Series("val_accuracy", "validation accuracy", x, HISTORY["val_accuracy"], "left"),
+            charts.Series("loss", "train loss", x, HISTORY["loss"], "left"),
+            charts.Series("val_loss", "validation loss", x, HISTORY["val_loss"], "left"),
+            charts.Series("accuracy", "train accuracy", x, HISTORY["accuracy"], "left"),
+            charts.Series(
+                "val_accuracy", "validation accuracy", x, HISTORY["val_accuracy"], "left"
+            ),
         ],
         left_label="value",
         right_label=None,
@@ -107,15 +99,11 @@ def test_all_metrics_info_lists_each_metric_train_then_validation() -> None:
 
 def test_all_metrics_info_puts_a_changing_learning_rate_underneath() -> None:
     lr = [1e-3, 1e-3, 5e-4, 5e-4]
-    info = plots.all_metrics_info(
-        {**HISTORY, "learning_rate": lr},
-        monitor="val_loss",
-        best_step=1,
-        stop_reason="completed",
-        shift_train=True,
+    info = charts.all_metrics_info(
+        Curves({**HISTORY, "learning_rate": lr}, "val_loss", 1, "completed", True)
     )
     # The learning rate goes to the panel underneath, never shifted: it is no epoch average.
-    assert info.series[-1] == plots.Series(
+    assert info.series[-1] == charts.Series(
         "learning_rate", "learning rate", [1.0, 2.0, 3.0, 4.0], lr, "below"
     )
     assert info.below_label == "learning rate" and info.title == "All metrics (stopped: completed)"
@@ -125,13 +113,13 @@ def test_all_metrics_info_puts_a_changing_learning_rate_underneath() -> None:
 
 def test_all_metrics_info_leaves_a_wider_range_to_matplotlib() -> None:
     history = {**HISTORY, "loss": [2.3, 0.5, 0.3, 0.2]}
-    info = plots.all_metrics_info(history, monitor="loss", best_step=3, stop_reason="completed")
+    info = charts.all_metrics_info(Curves(history, "loss", 3, "completed"))
     # A loss of 2.3 would be cut off by the 0..1 range.
     assert info.ylim is None and info.best_label == "best loss 0.2000 at epoch 4"
 
 
 def test_twin_axes_info_puts_loss_left_and_accuracy_right() -> None:
-    info = plots.twin_axes_info(HISTORY, monitor="val_loss", best_step=1, stop_reason="completed")
+    info = charts.twin_axes_info(Curves(HISTORY, "val_loss", 1, "completed"))
     assert [(s.key, s.place) for s in info.series] == [
         ("loss", "left"),
         ("val_loss", "left"),
@@ -145,25 +133,20 @@ def test_twin_axes_info_puts_loss_left_and_accuracy_right() -> None:
 
 def test_twin_axes_info_reads_mae_for_regression_and_nothing_without_a_metric() -> None:
     regression = {"loss": [9.0, 4.0], "val_loss": [10.0, 5.0], "mae": [3.0, 2.0], "mse": [9.0, 4.0]}
-    info = plots.twin_axes_info(regression, monitor="loss", best_step=1, stop_reason="completed")
+    info = charts.twin_axes_info(Curves(regression, "loss", 1, "completed"))
     # MAE on the right; there is no val_mae to draw.
     assert [(s.key, s.place) for s in info.series][2:] == [("mae", "right")]
     assert info.right_label == "mae"
-    only_loss = plots.twin_axes_info(
-        {"loss": [1.0]}, monitor="loss", best_step=None, stop_reason="diverged"
-    )
+    only_loss = charts.twin_axes_info(Curves({"loss": [1.0]}, "loss", None, "diverged"))
     assert only_loss.right_label is None and [s.key for s in only_loss.series] == ["loss"]
     assert only_loss.title == "loss: train vs validation (stopped: diverged)"
 
 
 def test_plot_chart_draws_the_learning_rate_panel_and_one_legend() -> None:
-    info = plots.all_metrics_info(
-        {**HISTORY, "learning_rate": [1e-3, 1e-3, 5e-4, 5e-4]},
-        monitor="val_loss",
-        best_step=1,
-        stop_reason="completed",
+    info = charts.all_metrics_info(
+        Curves({**HISTORY, "learning_rate": [1e-3, 1e-3, 5e-4, 5e-4]}, "val_loss", 1, "completed")
     )
-    fig = plots.plot_chart(info)
+    fig = charts.plot_chart(info)
     top, below = fig.axes
     # Four metrics and the best-epoch line on top, the learning rate underneath.
     assert len(top.get_lines()) == 5 and len(below.get_lines()) == 1
@@ -174,10 +157,8 @@ def test_plot_chart_draws_the_learning_rate_panel_and_one_legend() -> None:
 
 
 def test_plot_chart_draws_twin_axes() -> None:
-    info = plots.twin_axes_info(
-        HISTORY, monitor="val_loss", best_step=1, stop_reason="completed", shift_train=True
-    )
-    fig = plots.plot_chart(info)
+    info = charts.twin_axes_info(Curves(HISTORY, "val_loss", 1, "completed", True))
+    fig = charts.plot_chart(info)
     left, right = fig.axes
     assert len(left.get_lines()) == 3 and len(right.get_lines()) == 2  # + the best-epoch line
     assert (left.get_ylabel(), right.get_ylabel()) == ("loss", "accuracy")

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tracking import plots
+from tracking import charts
 from tracking.config import TrainConfig, validate
 from tracking.data import load_dataset
 from tracking.data_check import check_source
 from tracking.errors import ConfigError
 from tracking.model import build_model
+from tracking.plots import Curves
 from tracking.regression_plots import prediction_info
 from tracking.scoring import score_numbers
 
@@ -143,7 +144,7 @@ def test_mse_gets_its_own_axis_in_the_all_metrics_chart() -> None:
         "val_mae": [55.0, 48.0],
         "val_mse": [4800.0, 3600.0],
     }
-    info = plots.all_metrics_info(history, monitor="val_loss", best_step=1, stop_reason="completed")
+    info = charts.all_metrics_info(Curves(history, "val_loss", 1, "completed"))
     places = {s.key: s.place for s in info.series}
     assert places == {
         "loss": "left", "val_loss": "left", "mae": "left", "val_mae": "left",
@@ -151,5 +152,5 @@ def test_mse_gets_its_own_axis_in_the_all_metrics_chart() -> None:
     }  # fmt: skip
     assert info.right_label == "mse"
     classifier = {"loss": [0.5, 0.3], "accuracy": [0.8, 0.9], "val_loss": [0.4, 0.35]}
-    chart = plots.all_metrics_info(classifier, monitor="val_loss", best_step=1, stop_reason="x")
+    chart = charts.all_metrics_info(Curves(classifier, "val_loss", 1, "x"))
     assert chart.right_label is None and {s.place for s in chart.series} == {"left"}

@@ -19,13 +19,13 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from tracking import tags as T
 from tracking.config import TrainConfig, validate
 from tracking.data import Dataset
-from tracking.errors import MonitorError
+from tracking.errors import MonitorError, Terminated
 from tracking.resume import has_backup, run_backup_dir
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import retried_trial
 from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import suggest_config
-from tracking.tracker import Terminated, Tracker
+from tracking.tracker import Tracker
 from tracking.training import train
 
 RUN_ID_ATTR = "mlflow_run_id"

@@ -65,8 +65,8 @@ def _existing_parent(tracker: Tracker, study: optuna.Study) -> str | None:
         {T.SWEEP_ROLE: "parent", T.OPTUNA_STUDY_NAME: study.study_name}, max_results=1
     )
     if found:
-        study.set_user_attr(PARENT_ATTR, found[0].info.run_id)
-        return str(found[0].info.run_id)
+        study.set_user_attr(PARENT_ATTR, found[0].run_id)
+        return found[0].run_id
     return None
 
 

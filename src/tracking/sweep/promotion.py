@@ -52,14 +52,13 @@ class Promotion(NamedTuple):
     p_value: float | None = None  # of the paired test, when there was a champion to compare
 
 
-def score_rows(model_uri: str, dataset: Dataset, metric: str) -> Scored:
-    """``model_uri`` loaded fresh and scored on the test split: ``metric`` and, per row,
-    whether the label was right (classification) or the absolute error (regression)."""
-    import mlflow.pyfunc
-
+def score_rows(tracker: Tracker, model_uri: str, dataset: Dataset, metric: str) -> Scored:
+    """``model_uri`` loaded fresh from ``tracker``'s stores and scored on the test split:
+    ``metric`` and, per row, whether the label was right (classification) or the absolute error
+    (regression)."""
     from tracking.scoring import predict_test, score_predictions
 
-    predictions = predict_test(mlflow.pyfunc.load_model(model_uri), dataset)
+    predictions = predict_test(tracker.load_model(model_uri), dataset)
     value = score_predictions(predictions, dataset).metrics[metric]
     if dataset.regression:
         errors = np.abs(predictions.reshape(len(dataset.y_test)) - dataset.y_test)

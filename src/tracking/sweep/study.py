@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from tracking import tags as T
 from tracking.config import PROMOTION_METRIC, TrainConfig
 from tracking.data import Dataset, load_dataset
-from tracking.errors import ConfigError
+from tracking.errors import ConfigError, Terminated
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import end_orphan_runs, requeue
 from tracking.sweep.objective import Objective, StateTagger, progress_line
@@ -35,7 +35,7 @@ from tracking.sweep.significance import Scored
 from tracking.sweep.space import direction
 from tracking.sweep.storage import open_sweep_storage, stale_trials, study_lock
 from tracking.sweep.summary import log_summary, state_counts
-from tracking.tracker import Terminated, Tracker
+from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 # Trials that count towards n_trials: finished ones, and running ones. A killed worker's trial
@@ -344,7 +344,7 @@ def _promote(
         return None, None
 
     def scorer(uri: str) -> Scored:
-        return score_rows(uri, dataset, metric)
+        return score_rows(tracker, uri, dataset, metric)
 
     promotion = promote(
         tracker,

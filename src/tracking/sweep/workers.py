@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from tracking.config import TrainConfig
 from tracking.data import load_dataset
-from tracking.errors import WorkerRefused
+from tracking.errors import Terminated, WorkerRefused
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.objective import Objective
 from tracking.sweep.storage import open_sweep_storage, stale_trials
@@ -42,7 +42,7 @@ from tracking.sweep.study import (
     remaining,
 )
 from tracking.sweep.summary import state_counts
-from tracking.tracker import Terminated, Tracker
+from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,154 @@
+"""Every private MLflow and Keras name the project relies on, each with a public-API fallback.
+
+An upgrade that removes or renames one of these falls back to the public API instead of failing;
+``tests/tracking_tests/test_compat.py`` fails on that upgrade, naming what went, so that the
+fallback is a decision and not a surprise.
+
+- ``fluent._active_experiment_id``: the experiment ``mlflow.set_experiment`` chose.
+- the client's ``_tracking_client.store.update_run_info``: ends a run without the second
+  ``set_terminated`` spends waiting for MLflow's idle async-logging thread.
+- ``Dataset._to_mlflow_entity``: a dataset as a run input.
+- ``mlflow.models.utils._validate_serving_input``: the check ``Model.log`` makes of a saved
+  input example (its public wrapper is deprecated and warns).
+- ``tracking._tracking_service.utils._tracking_uri``: the process-wide tracking URI as set,
+  to restore it exactly after pinning it for ``mlflow.models.evaluate``.
+- Keras ``Model._initial_epoch``: where ``fit`` starts (``BackupAndRestore`` sets it too).
+- Keras ``EarlyStopping``/``ReduceLROnPlateau`` counters: the state a resumed run restores.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import keras
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Dataset as DatasetEntity
+from mlflow.entities import RunStatus
+
+log = logging.getLogger(__name__)
+
+
+def active_experiment_id() -> str | None:
+    """The experiment ``mlflow.set_experiment`` made active in this process, if any."""
+    fluent = mlflow.tracking.fluent
+    if not hasattr(fluent, "_active_experiment_id"):
+        return None  # fallback: only MLFLOW_EXPERIMENT_ID/NAME and Default choose (tracker.py)
+    found = fluent._active_experiment_id
+    return str(found) if found else None
+
+
+def end_run(client: MlflowClient, run_id: str, status: str) -> None:
+    """``set_terminated`` without its shutdown of MLflow's async logging queue: once our batches
+    are flushed, that shutdown only waits for the idle logging thread's 1-second poll
+    (``queue.get(timeout=1)``; benchmarks/overhead.py). The status and end time are written as
+    ``set_terminated`` writes them."""
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    if store is None or not hasattr(store, "update_run_info"):
+        client.set_terminated(run_id, status=status)  # fallback: public, a little slower
+        return
+    end_time = int(time.time() * 1000)
+    store.update_run_info(
+        run_id, run_status=RunStatus.from_string(status), end_time=end_time, run_name=None
+    )
+
+
+def dataset_entity(dataset: Any) -> DatasetEntity:
+    """An ``mlflow.data`` dataset as the entity ``log_inputs`` takes."""
+    if hasattr(dataset, "_to_mlflow_entity"):
+        return dataset._to_mlflow_entity()
+    return DatasetEntity(**dataset.to_dict())  # fallback: the same six fields, public
+
+
+def check_serving_input(path: str, serving_input: str) -> None:
+    """Predict the saved input example of the model saved at ``path`` as a server would;
+    raises what the prediction raises."""
+    utils = mlflow.models.utils
+    if hasattr(utils, "_validate_serving_input"):
+        utils._validate_serving_input(path, serving_input)
+        return
+    with warnings.catch_warnings():  # fallback: the public wrapper, deprecated in MLflow 3.13
+        warnings.simplefilter("ignore", FutureWarning)
+        mlflow.models.validate_serving_input(path, serving_input)
+
+
+_URI_ENV = "MLFLOW_TRACKING_URI"
+
+
+@contextmanager
+def process_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's process-wide tracking URI set to ``uri`` for the block, for MLflow functions
+    that take no URI (``mlflow.models.evaluate``); restored afterwards exactly, the
+    environment variable included (MLflow's own ``_use_tracking_uri`` unsets it)."""
+    utils = mlflow.tracking._tracking_service.utils
+    env = os.environ.get(_URI_ENV)
+    # fallback: the resolved URI, which then stays set even if the environment variable changes
+    before = utils._tracking_uri if hasattr(utils, "_tracking_uri") else mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None: unset, as MLflow does
+        if env is None:
+            os.environ.pop(_URI_ENV, None)
+        else:
+            os.environ[_URI_ENV] = env
+
+
+def start_fit_at(model: keras.Model, epoch: int) -> None:
+    """Make the next ``fit`` start at ``epoch`` (``epoch`` >= ``epochs``: train no more), as
+    Keras's ``BackupAndRestore`` does."""
+    if hasattr(model, "_initial_epoch"):
+        model._initial_epoch = epoch
+        return
+    # fallback: stop at the end of the first batch; that epoch still ends (one more epoch logged)
+    log.warning("Keras has no Model._initial_epoch: the resumed fit stops after one batch")
+    model.stop_training = True
+
+
+# The attributes on_train_begin resets: what a resumed callback must get back.
+CALLBACK_STATE = {
+    keras.callbacks.EarlyStopping: ("wait", "stopped_epoch", "best", "best_epoch", "best_weights"),
+    keras.callbacks.ReduceLROnPlateau: ("wait", "cooldown_counter", "best"),
+}
+
+
+class KerasCallbackState:
+    """``get_state``/``set_state`` for a Keras callback that has none (``CALLBACK_STATE``); read
+    after ``on_train_begin``, which creates some of them."""
+
+    def __init__(self, callback: keras.callbacks.Callback) -> None:
+        self.callback = callback
+        kind = next(k for k in CALLBACK_STATE if isinstance(callback, k))
+        self.names = CALLBACK_STATE[kind]
+        self._warned = False
+
+    def get_state(self) -> dict[str, Any]:
+        present = [n for n in self.names if hasattr(self.callback, n)]
+        if len(present) < len(self.names) and not self._warned:
+            # fallback: a resumed run restarts counting what Keras no longer exposes
+            missing = sorted(set(self.names) - set(present))
+            log.warning("%s has no %s: not restored on resume", type(self.callback), missing)
+            self._warned = True
+        return {name: _plain(name, getattr(self.callback, name)) for name in present}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self.callback, key, value)
+
+
+def has_keras_state(callback: Any) -> bool:
+    return isinstance(callback, tuple(CALLBACK_STATE))
+
+
+def _plain(name: str, value: Any) -> Any:
+    """Counters as ints, the best value as a float (None stays None), weights as they are."""
+    if value is None or name == "best_weights":
+        return value
+    return float(value) if name == "best" else int(value)

@@ -1,0 +1,68 @@
+"""The artifacts side of the MLflow door (``tracking.tracker.Tracker``): text, tables, figures
+and the dataset inputs of a run, each written through the Tracker's one client."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import matplotlib.pyplot as plt
+from mlflow import MlflowClient
+from mlflow.data.numpy_dataset import from_numpy
+from mlflow.entities import DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
+
+from tracking import compat
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from tracking.data import Dataset
+
+
+class ArtifactsDoor:
+    """What ``Tracker`` writes as a run's artifacts and inputs."""
+
+    client: MlflowClient
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self.client.log_text(run_id, text, path)
+
+    def artifact_text(self, run_id: str, path: str) -> str:
+        """A text artifact of the run; "" when it has none at ``path``."""
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                local = self.client.download_artifacts(run_id, path, dst_path=folder)
+                with open(local, encoding="utf-8") as f:
+                    return f.read()
+            except (MlflowException, OSError):
+                return ""
+
+    def log_dict(self, run_id: str, data: Mapping[str, Any], path: str) -> None:
+        self.client.log_text(run_id, json.dumps(data, indent=2), path)
+
+    def log_table(self, run_id: str, frame: pd.DataFrame, path: str) -> None:
+        """A DataFrame as CSV (readable in the UI's artifact view)."""
+        self.client.log_text(run_id, frame.to_csv(index=False), path)
+
+    def log_figure(self, run_id: str, figure: Figure, path: str, **save_kwargs: Any) -> None:
+        """A matplotlib figure as PNG; a pyplot figure is closed afterwards."""
+        try:
+            self.client.log_figure(run_id, figure, path, save_kwargs=save_kwargs or None)
+        finally:
+            if figure.canvas.manager is not None:  # made by pyplot: release it
+                plt.close(figure)
+
+    def log_dataset_inputs(self, run_id: str, dataset: Dataset) -> None:
+        """The three splits as dataset inputs (context training / validation / testing)."""
+        inputs = []
+        for split, context, x, y in dataset.splits():
+            if len(x) == 0:
+                continue
+            entity = compat.dataset_entity(from_numpy(x, targets=y, name=f"{dataset.name}-{split}"))
+            context_tag = [InputTag("mlflow.data.context", context)]
+            inputs.append(DatasetInput(dataset=entity, tags=context_tag))
+        self.client.log_inputs(run_id, datasets=inputs)
