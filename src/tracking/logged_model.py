@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,7 @@ import pandas as pd
 from mlflow import MlflowClient, pyfunc
 from mlflow.artifacts import download_artifacts
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
@@ -189,7 +191,16 @@ def storage_location(client: MlflowClient, model_uri: str) -> str:
         version = client.get_model_version_by_alias(name, alias).version
         location, path = client.get_model_version_download_uri(name, version), parts[1:]
     else:
-        location = client.get_model_version_download_uri(parts[0], parts[1])
+        version = parts[1]
+        if not version.isdigit():  # "latest" or a stage name, read as MLflow reads them
+            stages = None if version.lower() == "latest" else [version]
+            with warnings.catch_warnings():  # stages are deprecated; "latest" is not
+                warnings.simplefilter("ignore", FutureWarning)
+                found = client.get_latest_versions(parts[0], stages)
+            if not found:
+                raise MlflowException(f"registered model {parts[0]!r} has no {version} version")
+            version = str(max(int(v.version) for v in found))
+        location = client.get_model_version_download_uri(parts[0], version)
         path = parts[2:]
     return "/".join([location.rstrip("/"), *path])
 
