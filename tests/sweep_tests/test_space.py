@@ -21,13 +21,22 @@ def _ask(sweep: SweepConfig, base: TrainConfig | None = None) -> tuple[optuna.Tr
 def test_default_space_is_the_issues() -> None:
     trial, config = _ask(SweepConfig())
     assert trial.distributions == {
-        "epochs": IntDistribution(5, 50),
-        "batch_size": CategoricalDistribution([32, 64, 128, 256, 512]),
-        "learning_rate": FloatDistribution(1e-4, 1e-1, log=True),
+        "epochs": IntDistribution(5, 30),
+        "batch_size": CategoricalDistribution([64, 128, 256, 512]),
+        "learning_rate": FloatDistribution(1e-4, 1e-2, log=True),
         "dropout": FloatDistribution(0.0, 0.5),
-        "l2": FloatDistribution(1e-6, 1e-2, log=True),
+        "l2": FloatDistribution(1e-6, 1e-3, log=True),
     }
-    assert {name: getattr(config, name) for name in SEARCHED} == trial.params
+    # The learning-rate schedule is one fixed choice by default: on in every trial.
+    assert config.reduce_lr_patience == 2 and TrainConfig().reduce_lr_patience == 0
+    searched = {name: getattr(config, name) for name in SEARCHED}
+    assert searched == {**trial.params, "reduce_lr_patience": 2}
+
+
+def test_several_reduce_lr_patiences_are_searched() -> None:
+    trial, config = _ask(SweepConfig(reduce_lr_patiences="0,3"))
+    assert trial.distributions["reduce_lr_patience"] == CategoricalDistribution([0, 3])
+    assert config.reduce_lr_patience == trial.params["reduce_lr_patience"]
 
 
 def test_everything_else_comes_from_the_base_config() -> None:
@@ -70,6 +79,7 @@ def test_direction_follows_the_monitor() -> None:
         ({"epochs_min": 0}, "epochs_min"),
         ({"epochs_min": 10, "epochs_max": 5}, "epochs_min"),
         ({"batch_sizes": "32,0"}, "batch_sizes"),
+        ({"reduce_lr_patiences": "2,-1"}, "reduce_lr_patiences"),
         ({"learning_rate_min": 0.0}, "learning_rate_min"),
         ({"learning_rate_min": 0.1, "learning_rate_max": 0.001}, "learning_rate_min"),
         ({"dropout_max": 1.0}, "dropout_max"),

@@ -49,23 +49,28 @@ class SweepConfig:
         2, "patient: epochs without improvement before the median rule", at_least=0
     )
     epochs_min: int = param(5, "search space: epochs lower bound", at_least=1)
-    epochs_max: int = param(50, "search space: epochs upper bound", at_least=1)
+    epochs_max: int = param(30, "search space: epochs upper bound", at_least=1)
     batch_sizes: str = param(
-        "32,64,128,256,512", "search space: batch_size choices", int_list=True, example="32,64,128"
+        "64,128,256,512", "search space: batch_size choices", int_list=True, example="32,64,128"
+    )
+    reduce_lr_patiences: str = param(
+        "2",
+        "search space: reduce_lr_patience choices (0 = no schedule; one choice = fixed)",
+        example="0,2,4",
     )
     learning_rate_min: float = param(1e-4, "search space (log)", above=0, example="0.0001")
-    learning_rate_max: float = param(1e-1, "search space (log)", above=0)
+    learning_rate_max: float = param(1e-2, "search space (log)", above=0)
     dropout_min: float = param(0.0, "search space", at_least=0, below=1)
     dropout_max: float = param(0.5, "search space", at_least=0, below=1)
     l2_min: float = param(1e-6, "search space (log; 0,0 = no L2)", at_least=0, example="1e-6")
-    l2_max: float = param(1e-2, "search space (log; 0,0 = no L2)", at_least=0)
+    l2_max: float = param(1e-3, "search space (log; 0,0 = no L2)", at_least=0)
     search_space: str = param(
         "",
         "YAML file of your own hyperparameters to search (docs/own-model.md), '' = none",
         example="examples/cnn_space.yaml",
     )
     refit: bool = param(
-        True, "retrain the best trial on train+validation rows; it competes for @champion too"
+        False, "retrain the best trial on train+validation rows; it competes for @champion too"
     )
     # scale-out: worker processes on this machine, each replaced after a number of trials
     workers: int = param(1, "worker processes on this machine for the study", at_least=1)
@@ -84,6 +89,10 @@ class SweepConfig:
     @property
     def batch_size_choices(self) -> tuple[int, ...]:
         return tuple(int(b) for b in self.batch_sizes.split(","))
+
+    @property
+    def reduce_lr_patience_choices(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in self.reduce_lr_patiences.split(","))
 
 
 def validate_sweep(sweep: SweepConfig) -> None:
@@ -109,6 +118,13 @@ def validate_sweep(sweep: SweepConfig) -> None:
                 f"is above {high}={getattr(s, high)!r}",
                 f"pass e.g. {example}",
             )
+    if not all(p.strip().isdigit() for p in s.reduce_lr_patiences.split(",")):
+        raise ConfigError(
+            "reduce_lr_patiences",
+            s.reduce_lr_patiences,
+            "is not a list of integers 0 or greater",
+            "pass e.g. -P reduce_lr_patiences=0,2",
+        )
     if s.grace_period < 2 * s.heartbeat_interval:  # a live but busy worker must not be failed
         raise ConfigError(
             "grace_period",

@@ -1,10 +1,12 @@
 """The search space: what one Optuna trial changes in the base TrainConfig.
 
-epochs (int), batch_size (categorical), learning_rate (log), dropout (uniform), l2 (log). A range
-whose bounds are equal is not searched: the value is fixed and does not appear in the trial's
-params (Optuna cannot sample a log range that includes 0, so ``l2_min=l2_max=0`` means no L2).
-The entries of ``-P search_space`` (``tracking.sweep.search_space``) are drawn after them and
-reach the model function through ``params``, over the values ``-P params`` gives.
+epochs (int), batch_size (categorical), learning_rate (log), dropout (uniform), l2 (log), and
+reduce_lr_patience (categorical; by default the one choice 2: every trial halves its learning
+rate after 2 epochs without improvement, which the default single run does not). A range whose
+bounds are equal, or a single choice, is not searched: the value is fixed and does not appear in
+the trial's params (Optuna cannot sample a log range that includes 0, so ``l2_min=l2_max=0``
+means no L2). The entries of ``-P search_space`` (``tracking.sweep.search_space``) are drawn after
+them and reach the model function through ``params``, over the values ``-P params`` gives.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tracking.config import TrainConfig, monitor_mode
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.search_space import entries
 
-SEARCHED = ("epochs", "batch_size", "learning_rate", "dropout", "l2")
+SEARCHED = ("epochs", "batch_size", "learning_rate", "dropout", "l2", "reduce_lr_patience")
 
 
 class Suggester(Protocol):
@@ -39,6 +41,7 @@ def suggest_config(trial: Suggester, base: TrainConfig, sweep: SweepConfig) -> T
     """The trial's TrainConfig: the base with the searched parameters replaced."""
     s = sweep
     choices = list(dict.fromkeys(s.batch_size_choices))
+    patiences = list(dict.fromkeys(s.reduce_lr_patience_choices))
 
     def float_param(name: str, low: float, high: float, log: bool) -> float:
         return low if low == high else trial.suggest_float(name, low, high, log=log)
@@ -55,6 +58,9 @@ def suggest_config(trial: Suggester, base: TrainConfig, sweep: SweepConfig) -> T
         "learning_rate": float_param(
             "learning_rate", s.learning_rate_min, s.learning_rate_max, True
         ),
+        "reduce_lr_patience": patiences[0]
+        if len(patiences) == 1
+        else trial.suggest_categorical("reduce_lr_patience", patiences),
         "dropout": float_param("dropout", s.dropout_min, s.dropout_max, False),
         "l2": float_param("l2", s.l2_min, s.l2_max, True),
     }

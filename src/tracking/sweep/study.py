@@ -128,6 +128,11 @@ def enqueued_base(base: TrainConfig, sweep: SweepConfig) -> dict[str, Any]:
         wanted["epochs"] = min(max(base.epochs, s.epochs_min), s.epochs_max)
     if len(choices) > 1:
         wanted["batch_size"] = min(choices, key=lambda b: (abs(b - base.batch_size), b))
+    patiences = list(dict.fromkeys(s.reduce_lr_patience_choices))
+    if len(patiences) > 1:
+        wanted["reduce_lr_patience"] = min(
+            patiences, key=lambda p: (abs(p - base.reduce_lr_patience), p)
+        )
     for name in ("learning_rate", "dropout", "l2"):
         low, high = getattr(s, f"{name}_min"), getattr(s, f"{name}_max")
         if low != high:
