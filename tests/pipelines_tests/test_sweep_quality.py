@@ -103,7 +103,7 @@ def test_a_second_sweep_within_noise_does_not_move_the_champion_and_says_so() ->
 
 @pytest.mark.slow
 def test_the_refit_trains_on_train_and_validation_rows_for_the_recommended_epochs() -> None:
-    sweep = SweepConfig(n_trials=2, epochs_min=3, epochs_max=6)  # refit=true: the default
+    sweep = SweepConfig(n_trials=2, epochs_min=3, epochs_max=6, refit=True)
     result = run_sweep(BASE, sweep, pruner=NeverPrune(), show_progress_bar=False,
                        tracker=Tracker())  # fmt: skip
     study = _study(sweep.study_name)
