@@ -114,18 +114,19 @@ class Objective:
         }
         if retry_of is not None:
             tags[T.OPTUNA_RETRY_OF_TRIAL] = str(retry_of)
-            killed_run = trial.user_attrs.get(RUN_ID_ATTR)  # inherited from the killed trial
-            killed_backup = (
+            killed_run = str(trial.user_attrs.get(RUN_ID_ATTR) or "")  # the killed trial's
+            # Its epochs are where its backup_path tag says, whatever this worker's directory.
+            backup = (
                 resume_backup_dir(self.tracker, killed_run, self.sweep.backup_dir)
                 if killed_run
                 else None
             )
-            if killed_backup is not None and has_backup(killed_backup):
+            if backup is not None and has_backup(backup):
                 self.tracker.reopen_run(killed_run)
                 self.tracker.set_tags(killed_run, tags)
                 log.info("trial %d continues trial %d in run %s", trial.number, retry_of,
                          killed_run)  # fmt: skip
-                return str(killed_run), killed_backup
+                return killed_run, backup
         run_id = self.tracker.create_run(
             f"{study_name}-trial-{trial.number:03d}", parent_run_id=self.parent_run_id, tags=tags
         )
