@@ -167,6 +167,36 @@ def diagnosis_agreement(r: dict[str, Any]) -> tuple[str, str, str, str]:
     return "Diagnosis agreement", measured, ">= 90 %", _met(r["targets"]["met"])
 
 
+def load(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    s = r["settings"]
+    parts = []
+    for name, label in (("server", "PostgreSQL study"), ("proxy", "through the gRPC proxy")):
+        if name not in r:
+            continue
+        v = r[name]
+        killed = v["killed"]
+        continued = (
+            "continued in its run"
+            if killed.get("same_run") and killed.get("every_epoch_once")
+            else "**not** continued in its run"
+        )
+        parts.append(
+            f"{label}: {v['finished']}/{v['n_trials']} trials, {v['trials_per_minute']:.1f} "
+            f"trials/min, {v['trials_lost']} lost, {v['runs_running']} runs RUNNING, "
+            f"{v['failed_requests']} failed requests, the killed trial {continued}"
+        )
+    measured = (
+        f"{s['workers']} workers ({s['epochs']} epochs a trial) on an authenticated server with "
+        f"a PostgreSQL store, one SIGKILLed mid-trial; " + "; ".join(parts)
+    )
+    return (
+        "Load and faults (`load.py`)",
+        measured,
+        "0 lost, 0 RUNNING, 0 failed requests",
+        _met(r["targets"]["met"]),
+    )
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str, str]]] = {
     "overhead": overhead,
     "pruning": pruning,
@@ -175,6 +205,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str, str]]] = {
     "sweep_quality": sweep_quality,
     "workers": workers,
     "diagnosis_agreement": diagnosis_agreement,
+    "load": load,
 }
 
 

@@ -37,10 +37,11 @@ def has_backup(directory: Path) -> bool:
     return any(directory.glob("epoch-*/callbacks.json"))
 
 
-def resume_backup_dir(tracker: Tracker, run_id: str) -> Path:
-    """Where ``run_id``'s epochs are backed up: its ``backup_path`` tag, else ``./.backups``."""
+def resume_backup_dir(tracker: Tracker, run_id: str, root: str | Path = DEFAULT_BACKUP_DIR) -> Path:
+    """Where ``run_id``'s epochs are backed up: its ``backup_path`` tag, else under ``root``
+    (relative to the working directory: runs from before the tag)."""
     recorded = tracker.get_run(run_id).tags.get(T.BACKUP_PATH)
-    return Path(recorded) if recorded else run_backup_dir(run_id)
+    return Path(recorded) if recorded else run_backup_dir(run_id, root)
 
 
 def resume_config(tracker: Tracker, run_id: str, given: TrainConfig) -> TrainConfig:

@@ -19,7 +19,12 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import ALREADY_EXISTS, RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.protos.databricks_pb2 import (
+    ALREADY_EXISTS,
+    PERMISSION_DENIED,
+    RESOURCE_ALREADY_EXISTS,
+    ErrorCode,
+)
 
 from tracking import compat
 from tracking import tags as T
@@ -115,15 +120,22 @@ class ModelsDoor:
     ) -> dict[str, float]:
         """``mlflow.models.evaluate`` of ``model`` on ``data`` into ``run_id``; its metrics.
         MLflow's evaluator writes to the active run of the process-wide store: both are set to
-        this tracker's for the call only (``tracking.compat.process_tracking_uri``)."""
+        this tracker's for the call only (``tracking.compat.process_tracking_uri``).
+
+        MLflow links the score to the logged model too, which a server with the basic-auth app
+        allows only with EDIT on the model's experiment: a user who may only read it (a reader
+        scoring ``@champion`` into an experiment of their own) gets the score in ``run_id``
+        alone, the model evaluated as its predict function (nothing of the refused attempt
+        was logged: MLflow asks for the link first)."""
+        kind = "regressor" if regression else "classifier"
         with compat.process_tracking_uri(self.uri), mlflow.start_run(run_id=run_id):
-            result = mlflow.models.evaluate(
-                model.handle,
-                data=data,
-                targets=targets,
-                model_type="regressor" if regression else "classifier",
-                evaluator_config={"log_model_explainability": False},  # SHAP: not installed
-            )
+            try:
+                result = _evaluate(model.handle, data, targets, kind)
+            except MlflowException as error:
+                if error.error_code != ErrorCode.Name(PERMISSION_DENIED):
+                    raise
+                log.info("the score is not linked to %s: no EDIT on its experiment", model.uri)
+                result = _evaluate(model.predict, data, targets, kind)
         return {k: float(v) for k, v in result.metrics.items()}
 
     def register(
@@ -208,3 +220,13 @@ def pip_requirements() -> list[str]:
         f"numpy=={installed('numpy')}",
         f"pandas=={installed('pandas')}",
     ]
+
+
+def _evaluate(model: Any, data: Any, targets: Any, kind: str) -> Any:
+    return mlflow.models.evaluate(
+        model,
+        data=data,
+        targets=targets,
+        model_type=kind,
+        evaluator_config={"log_model_explainability": False},  # SHAP: not installed
+    )

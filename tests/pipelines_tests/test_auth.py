@@ -1,12 +1,16 @@
 """A team's tracking server with MLflow's basic-auth app, end to end: a real `mlflow server
 --app-name basic-auth` on a loopback port, a non-default admin password set in its auth config,
 users with per-experiment and per-registered-model permissions, credentials only in
-MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD."""
+MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD. The limited user sweeps with two worker
+processes through `mlflow run . -e sweep` (the README's recipe; the study behind the gRPC storage
+proxy); a reader scores @champion with `python -m pipelines.evaluate`."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +20,8 @@ from typing import NamedTuple
 
 import pytest
 
-from tests.browser import BIN, project_env, serve
+from tests.browser import BIN, REPO, free_port, project_env, serve
+from tests.helpers import wait_until
 
 TRAIN = [
     "--dataset", "digits", "--hidden-units", "16", "--max-train-samples", "300",
@@ -26,6 +31,13 @@ SWEEP = [
     *TRAIN[:6], "--epochs-min", "2", "--epochs-max", "3", "--batch-sizes", "32",
     "--n-trials", "2", "--workers", "1", "--trials-per-process", "2", "--study-name", "team",
 ]  # fmt: skip
+# The same sweep as `mlflow run . -e sweep` -P's, with the README's two worker processes.
+RECIPE = [
+    "dataset=digits", "hidden_units=16", "max_train_samples=300", "epochs_min=2",
+    "epochs_max=3", "batch_sizes=32", "n_trials=2", "study_name=team", "workers=2",
+]  # fmt: skip
+SCORE = ["--model-uri", "models:/digits-mlp@champion", "--dataset", "digits",
+         "--max-train-samples", "300"]  # fmt: skip
 
 
 class Team(NamedTuple):
@@ -112,6 +124,14 @@ def _run(module: str, args: list[str], env: dict[str, str], cwd: Path) -> tuple[
     return done.returncode, done.stdout + done.stderr, time.monotonic() - started
 
 
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
 def _admin_client(team: Team, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
 
@@ -125,8 +145,6 @@ def _admin_client(team: Team, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
 def test_a_team_server_with_basic_auth(
     team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlflow
-
     client = _admin_client(team, monkeypatch)
     logs: list[str] = []
 
@@ -163,37 +181,68 @@ def test_a_team_server_with_basic_auth(
     assert len(client.search_runs(["0"])) == runs_before
     assert [v.version for v in client.search_model_versions("name='digits-mlp'")] == ["1"]
 
-    # The worker, a limited user: a training registers version 2, a sweep with a worker process
-    # registers its best trial (3) and promotes it if it wins beyond noise; the reader pulls
-    # @champion.
+    # The worker, a limited user: a training registers version 2; the README's sweep, two
+    # worker processes on a study behind the gRPC storage proxy, registers its best trial (3)
+    # and promotes it if it wins beyond noise.
     code, out, _ = _run("pipelines.train", TRAIN, _as(team, "worker"), tmp_path)
     logs.append(out)
     assert code == 0, out[-3000:]
-    code, out, _ = _run("pipelines.sweep", SWEEP, _as(team, "worker"), tmp_path)
-    logs.append(out)
-    assert code == 0, out[-3000:]
+    port, proxy_log = free_port(), tmp_path / "proxy.log"
+    with proxy_log.open("wb") as proxy_out:
+        proxy = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.storage_proxy", "--storage",
+             f"sqlite:///{tmp_path}/optuna.db", "--port", str(port)],
+            cwd=tmp_path, env=_as(team, None), stdout=proxy_out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: _listening(port), 120, "the storage proxy to listen")
+        params = [f"-P{p}" for p in (*RECIPE, f"storage=grpc://127.0.0.1:{port}")]
+        done = subprocess.run(
+            [sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "sweep",
+             "--env-manager", "local", *params],
+            cwd=tmp_path, env=_as(team, "worker"), capture_output=True, text=True,
+        )  # fmt: skip
+    finally:
+        proxy.send_signal(signal.SIGINT)
+        proxy.wait(30)
+    logs += [done.stdout + done.stderr, proxy_log.read_text()]
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "worker 1: trial" in done.stdout + done.stderr  # worker processes swept
     versions = client.search_model_versions("name='digits-mlp'")
     assert sorted(int(v.version) for v in versions) == [1, 2, 3]
-    champion = client.get_model_version_by_alias("digits-mlp", "champion").version
-    assert champion in ("1", "2", "3")
+    champion = client.get_model_version_by_alias("digits-mlp", "champion")
+    assert champion.version in ("1", "2", "3")
     runs = client.search_runs(["0"])
     assert [r.info.run_id for r in runs if r.info.status != "FINISHED"] == []
-    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "reader")
-    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", team.passwords["reader"])
-    mlflow.set_tracking_uri(team.url)
-    mlflow.set_registry_uri(team.url)
-    model = mlflow.pyfunc.load_model("models:/digits-mlp@champion")
-    from sklearn.datasets import load_digits
 
-    assert len(model.predict(load_digits().data[:5])) == 5
+    # A reader pulls @champion and scores it: Default is read-only to them (one 403 line naming
+    # the way out), an experiment of their own takes the score.
+    reader = _as(team, "reader")
+    code, out, _ = _run("pipelines.evaluate", SCORE, reader, tmp_path)
+    logs.append(out)
+    assert code == 2 and len(out.strip().splitlines()) == 1, out[-2000:]
+    assert "'reader' may not create runs in experiment 0" in out and "(403)" in out
+    assert "MLFLOW_EXPERIMENT_NAME" in out
+    reader["MLFLOW_EXPERIMENT_NAME"] = "reader-scores"
+    code, out, _ = _run("pipelines.evaluate", SCORE, reader, tmp_path)
+    logs.append(out)
+    assert code == 0, out[-3000:]
+    scores = client.get_experiment_by_name("reader-scores")
+    (scored,) = client.search_runs([scores.experiment_id])
+    assert scored.data.params["model_uri"] == "models:/digits-mlp@champion"
+    # The champion itself: the same test split scores as it did when it was trained.
+    trained = client.get_run(str(champion.run_id)).data.metrics["test_accuracy"]
+    assert scored.data.metrics["test_accuracy"] == pytest.approx(trained, abs=1e-6)
 
     # No password in any param, tag, log line, artifact, or the server's store.
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", team.passwords["admin"])
+    experiments = [e.experiment_id for e in client.search_experiments()]
     for password in team.passwords.values():
-        for run in client.search_runs(["0"]):
+        for run in client.search_runs(experiments):
             assert password not in str(run.data.params) + str(run.data.tags)
         assert not any(password in text for text in logs)
-        for path in [team.backend, *team.artifacts.rglob("*")]:
+        # ... nor in the study the proxy served.
+        for path in [team.backend, tmp_path / "optuna.db", *team.artifacts.rglob("*")]:
             if path.is_file():
                 assert password.encode() not in path.read_bytes(), path

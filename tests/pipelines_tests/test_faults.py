@@ -323,7 +323,11 @@ def test_a_worker_killed_through_the_grpc_proxy_is_retried_in_the_same_run(
         reader = optuna.storages.RDBStorage(database)  # one connection pool for every look
         first = _start(command, tmp_path, env)
         wait_until(lambda: _reported(reader) >= 5, 300, "trial 0 to report 5 epochs")
-        second = _start(command, tmp_path, env)  # the other worker, on the same proxy
+        # The other worker, on the same proxy, runs in another directory: it finds the killed
+        # trial's backups where the run's backup_path tag says, not in its own ./.backups.
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        second = _start(command, elsewhere, env)
         first.send_signal(signal.SIGKILL)
         first.wait()
         killed = optuna.load_study(study_name="faults", storage=reader).trials[0]
@@ -344,6 +348,8 @@ def test_a_worker_killed_through_the_grpc_proxy_is_retried_in_the_same_run(
     client = MlflowClient()
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["optuna.retry_of_trial"] == "0"
+    assert Path(run.data.tags["backup_path"]) == (tmp_path / ".backups" / run_id).resolve()
+    assert not (tmp_path / ".backups" / run_id).exists()  # deleted where it was, once finished
     for key in KEYS:
         assert _steps(client, run_id, key) == list(range(40)), key
     assert [r.info.run_id for r in client.search_runs(["0"]) if r.info.status == "RUNNING"] == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -20,7 +21,7 @@ from tracking import tags as T
 from tracking.config import TrainConfig, validate
 from tracking.data import Dataset
 from tracking.errors import MonitorError, Terminated
-from tracking.resume import has_backup, run_backup_dir
+from tracking.resume import has_backup, resume_backup_dir, run_backup_dir
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import retried_trial
 from tracking.sweep.pruning import PruningCallback
@@ -56,7 +57,7 @@ class Objective:
         trial.set_user_attr("worker_pid", os.getpid())
         config = suggest_config(trial, self.base, self.sweep)
         validate(config)
-        run_id = self._run_for(trial)
+        run_id, backup = self._run_for(trial)
         trial.set_user_attr(RUN_ID_ATTR, run_id)
         callback = PruningCallback(trial, config.monitor)
         try:
@@ -69,7 +70,7 @@ class Objective:
                     extra_callbacks=(callback,),
                     register=False,
                     verbose=0,
-                    backup=run_backup_dir(run_id, self.sweep.backup_dir),
+                    backup=backup,
                 )
                 if result.stop_reason == "pruned":
                     step = int(callback.pruned_at_step or 0)
@@ -99,9 +100,11 @@ class Objective:
         value = result.best_value
         return float("nan") if value is None or not math.isfinite(value) else float(value)
 
-    def _run_for(self, trial: Trial) -> str:
-        """The trial's MLflow run: a new child of the parent, or, for the retry of a killed
-        trial whose epochs were backed up here, the killed trial's own run, reopened."""
+    def _run_for(self, trial: Trial) -> tuple[str, Path]:
+        """The trial's MLflow run and where its epochs are backed up: a new child of the
+        parent, or, for the retry of a killed trial whose epochs were backed up on this
+        machine, the killed trial's own run, reopened, and its backup where the run's
+        ``backup_path`` tag says (any working directory finds it)."""
         study_name = trial.study.study_name
         retry_of = retried_trial(trial)
         tags = {
@@ -111,16 +114,23 @@ class Objective:
         }
         if retry_of is not None:
             tags[T.OPTUNA_RETRY_OF_TRIAL] = str(retry_of)
-            killed_run = trial.user_attrs.get(RUN_ID_ATTR)  # inherited from the killed trial
-            if killed_run and has_backup(run_backup_dir(killed_run, self.sweep.backup_dir)):
+            killed_run = str(trial.user_attrs.get(RUN_ID_ATTR) or "")  # the killed trial's
+            # Its epochs are where its backup_path tag says, whatever this worker's directory.
+            backup = (
+                resume_backup_dir(self.tracker, killed_run, self.sweep.backup_dir)
+                if killed_run
+                else None
+            )
+            if backup is not None and has_backup(backup):
                 self.tracker.reopen_run(killed_run)
                 self.tracker.set_tags(killed_run, tags)
                 log.info("trial %d continues trial %d in run %s", trial.number, retry_of,
                          killed_run)  # fmt: skip
-                return str(killed_run)
-        return self.tracker.create_run(
+                return killed_run, backup
+        run_id = self.tracker.create_run(
             f"{study_name}-trial-{trial.number:03d}", parent_run_id=self.parent_run_id, tags=tags
         )
+        return run_id, run_backup_dir(run_id, self.sweep.backup_dir)
 
 
 class StateTagger:
