@@ -59,7 +59,8 @@ def version_card(
     if function == BUILT_IN:
         lines.append(f"- **Model**: the built-in MLP (`{function}`), {_pairs(p, MODEL_KEYS)}.")
     else:
-        lines.append(f"- **Model**: built by `{function}`, {_pairs(p, OWN_MODEL_KEYS)}.")
+        pairs = _pairs(p, OWN_MODEL_KEYS)  # none for a model fitted with tracking.track
+        lines.append(f"- **Model**: built by `{function}`{', ' + pairs if pairs else ''}.")
     if _regression(run):  # the loss it trained on: auto is mae
         fit = {**p, "loss": "mae" if p.get("loss", "auto") == "auto" else p["loss"]}
         lines.append(f"- **Training**: {_pairs(fit, ('loss', *FIT_KEYS))}.")
