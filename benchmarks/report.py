@@ -167,6 +167,17 @@ def diagnosis_agreement(r: dict[str, Any]) -> tuple[str, str, str, str]:
     return "Diagnosis agreement", measured, ">= 90 %", _met(r["targets"]["met"])
 
 
+def cnn(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    measured = (
+        f"`{r['model']}` ({', '.join(f'{k} {v}' for k, v in r['params'].items())}) on images, "
+        f"one run: test accuracy {_pct(r['test_accuracy'])} in {r['minutes']:.1f} min on "
+        f"{r['cpus']} CPUs ({r['epochs_trained']} epochs, best {r['best_epoch']}, "
+        f"{r['diagnosis']})"
+    )
+    target = f">= {100 * r['targets']['test_accuracy_at_least']:.2f} %"
+    return "Your own model: a CNN", measured, target, _met(r["targets"]["met"])
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str, str]]] = {
     "overhead": overhead,
     "pruning": pruning,
@@ -175,6 +186,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str, str]]] = {
     "sweep_quality": sweep_quality,
     "workers": workers,
     "diagnosis_agreement": diagnosis_agreement,
+    "cnn": cnn,
 }
 
 
