@@ -33,7 +33,7 @@ from tracking.data import Dataset
 from tracking.errors import ConfigError
 from tracking.finishing import TrainResult
 from tracking.model import summary_text
-from tracking.model_card import MODEL_SUMMARY
+from tracking.model_card import FITTED_WITH, MODEL_SUMMARY
 from tracking.tracker import Tracker
 from tracking.training import FitTracking
 
@@ -175,6 +175,7 @@ def track(
             {
                 "dataset": data_name,
                 "data_source": dataset.source,
+                "fitted_with": FITTED_WITH,  # the model card: no scaling was added
                 "task": task,
                 "monitor": monitor,
                 "patience": "none" if patience is None else patience,

@@ -49,6 +49,8 @@ def test_a_fit_in_the_block_is_scored_logged_and_registered(digits: tuple) -> No
     assert run.registered == "arrays-dense/1" == record.tags["registered_model_version"]
     # what the registered model predicts is what was scored
     predicted = mlflow.pyfunc.load_model("models:/arrays-dense/1").predict(x_test)
+    card = mlflow.MlflowClient().get_model_version("arrays-dense", "1").description
+    assert "rows of 64 raw values" in card and "as it was fitted" in card and "rescaling" in card
     assert np.mean(predicted == y_test) == pytest.approx(run.result.test_accuracy)
 
 
