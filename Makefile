@@ -50,6 +50,7 @@ bench: setup        ## the benchmarks on MNIST (about an hour on 2 cores), then 
 	$(BIN)/python benchmarks/champion.py
 	$(BIN)/python benchmarks/sweep_quality.py
 	$(BIN)/python benchmarks/diagnosis_agreement.py
+	$(BIN)/python benchmarks/cnn.py
 	$(BIN)/python benchmarks/report.py
 
 screenshot: setup   ## the README's picture, docs/images/mlflow-run.png, from a real run in headless Chromium

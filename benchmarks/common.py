@@ -163,3 +163,40 @@ def run_sweep(flags: list[str], *, study: str = "bench") -> dict[str, Any]:
             "refit": refit,
             "trials": trials,
         }
+
+
+def single_run(flags: list[str]) -> dict[str, Any]:
+    """``python -m pipelines.train`` with ``flags`` (defaults otherwise, registering included)
+    in a fresh directory: wall time, test accuracy, epochs trained."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
+        tracking_uri = f"sqlite:///{tmp}/mlflow.db"
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")]),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+        command = [sys.executable, "-m", "pipelines.train", *flags]
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=tmp, env=env, stderr=subprocess.PIPE, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr}")
+        (run,) = MlflowClient(tracking_uri).search_runs(["0"])
+        m = run.data.metrics
+        return {
+            "seconds": seconds,
+            "test_accuracy": m.get("test_accuracy"),
+            "epochs_trained": int(m.get("epochs_trained", 0)),
+            "recommended_epochs": m.get("recommended_epochs"),
+            "best_epoch": m.get("best_epoch"),  # 0-based step
+            "fit_seconds": m.get("fit_seconds"),
+            "diagnosis": run.data.tags.get("diagnosis"),
+            "stop_reason": run.data.tags.get("stop_reason"),
+        }

@@ -197,6 +197,17 @@ def load(r: dict[str, Any]) -> tuple[str, str, str, str]:
     )
 
 
+def cnn(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    measured = (
+        f"`{r['model']}` ({', '.join(f'{k} {v}' for k, v in r['params'].items())}) on images, "
+        f"one run: test accuracy {_pct(r['test_accuracy'])} in {r['minutes']:.1f} min on "
+        f"{r['cpus']} CPUs ({r['epochs_trained']} epochs, best {r['best_epoch']}, "
+        f"{r['diagnosis']})"
+    )
+    target = f">= {100 * r['targets']['test_accuracy_at_least']:.2f} %"
+    return "Your own model: a CNN", measured, target, _met(r["targets"]["met"])
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str, str]]] = {
     "overhead": overhead,
     "pruning": pruning,
@@ -206,6 +217,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str, str]]] = {
     "workers": workers,
     "diagnosis_agreement": diagnosis_agreement,
     "load": load,
+    "cnn": cnn,
 }
 
 

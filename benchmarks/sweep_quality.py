@@ -25,16 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from common import REPO, RESULTS, add_data_flags, run_sweep, sweep_flags, write_result
+from common import RESULTS, add_data_flags, run_sweep, single_run, sweep_flags, write_result
 
 TARGETS = {
     "champion_over_single_points_at_least": 0.25,
@@ -42,35 +38,6 @@ TARGETS = {
     "epochs_share_of_none_at_most": 0.40,
     "complete_trials_at_least": 4,
 }
-
-
-def single_run(flags: list[str]) -> dict[str, Any]:
-    """``python -m pipelines.train`` with ``flags`` (defaults otherwise, registering included)
-    in a fresh directory: wall time, test accuracy, epochs trained."""
-    from mlflow import MlflowClient
-
-    with tempfile.TemporaryDirectory(prefix="bench-single-") as tmp:
-        tracking_uri = f"sqlite:///{tmp}/mlflow.db"
-        env = {
-            **os.environ,
-            "MLFLOW_TRACKING_URI": tracking_uri,
-            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")]),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
-        command = [sys.executable, "-m", "pipelines.train", *flags]
-        started = time.perf_counter()
-        done = subprocess.run(command, cwd=tmp, env=env, stderr=subprocess.PIPE, text=True)
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr}")
-        (run,) = MlflowClient(tracking_uri).search_runs(["0"])
-        m = run.data.metrics
-        return {
-            "seconds": seconds,
-            "test_accuracy": m.get("test_accuracy"),
-            "epochs_trained": int(m.get("epochs_trained", 0)),
-            "recommended_epochs": m.get("recommended_epochs"),
-        }
 
 
 def summarise_sweep(sweep: dict[str, Any], single: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ as ``tracking.config``, never pulls in TensorFlow, MLflow, pandas or matplotlib)
 - training: ``train`` (``tracking.training``), ``TrainResult`` (``tracking.finishing``: what
   follows ``fit``);
 - scoring any model URI: ``score_model_uri`` (``tracking.scoring``);
+- your own ``model.fit`` and ``study.optimize`` from Python or a notebook: ``track``
+  (``tracking.notebook``), ``track_study`` (``tracking.sweep.notebook``);
 - the sweep: ``tracking.sweep``.
 """
 
@@ -32,6 +34,9 @@ _WHERE = {
     "train": "tracking.training",
     "TrainResult": "tracking.finishing",
     "score_model_uri": "tracking.scoring",
+    "track": "tracking.notebook",
+    "TrackedRun": "tracking.notebook",
+    "track_study": "tracking.sweep.notebook",
 }
 __all__ = sorted(_WHERE)
 

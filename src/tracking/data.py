@@ -45,7 +45,8 @@ class Dataset(NamedTuple):
 
     ``offset`` and ``divisor`` (float32, one per feature of a row, or one for every value of
     an image) scale the features into [0, 1] on the training rows, as ``(x - offset) /
-    divisor``; ``feature_names`` are the CSV's columns (empty for images and .npz examples,
+    divisor`` (both empty: no scaling, for a model its user fitted, ``tracking.notebook``);
+    ``feature_names`` are the CSV's columns (empty for images and .npz examples,
     whose model takes a tensor).
     """
 
@@ -111,6 +112,8 @@ class Dataset(NamedTuple):
                 "offset": dict(zip(self.feature_names, self.offset.tolist(), strict=True)),
                 "divisor": dict(zip(self.feature_names, self.divisor.tolist(), strict=True)),
             }
+        if self.offset.size == 0:  # a model fitted by its user (tracking.notebook)
+            return {"formula": "none added: the model takes the examples as they were fitted"}
         low, span = float(self.offset.ravel()[0]), float(self.divisor.ravel()[0])
         if np.all(self.offset == low) and np.all(self.divisor == span):  # one range for all
             formula = f"pixel / {span:g}" if low == 0 else f"(x - {low:g}) / {span:g}"

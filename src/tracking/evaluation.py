@@ -26,14 +26,16 @@ log = logging.getLogger(__name__)
 
 def evaluation_data(dataset: Dataset, label: str) -> tuple[Any, Any]:
     """``(data, targets)`` for ``mlflow.models.evaluate``: the test rows as the model takes them
-    and the labels as the training data held them (``targets`` names the label column of a
-    CSV model's DataFrame)."""
+    (images as flat rows) and the labels as the training data held them (``targets`` names the
+    label column of a CSV model's DataFrame)."""
     x = dataset.model_input(dataset.x_test)
     y = dataset.y_test
     if not dataset.regression:
         y = np.asarray(class_values(dataset.class_names))[y]
     if not isinstance(x, pd.DataFrame):
-        return x, y
+        # MLflow's evaluator takes 2-D arrays only: an image model gets its images as flat
+        # rows of pixels, which it takes too (tracking.keras_rows)
+        return x.reshape(len(x), -1), y
     name = label if label not in x.columns else f"{label}_target"
     return x.assign(**{name: y}), name
 

@@ -206,7 +206,7 @@ def storage_location(client: MlflowClient, model_uri: str) -> str:
 
 
 @contextmanager
-def _no_progress_bar() -> Iterator[None]:
+def no_progress_bar() -> Iterator[None]:
     """No "Downloading artifacts" bar on stderr for the block (MLflow reads this variable when
     it downloads): what a model takes is read before training, where one line is the output."""
     before = os.environ.get(PROGRESS_BAR)
@@ -225,7 +225,7 @@ def download_model(
 ) -> str:
     """The files of ``model_uri`` (run, logged model, registry version or alias) resolved with
     ``client`` and downloaded into ``directory``; their local path."""
-    with _no_progress_bar():
+    with no_progress_bar():
         return download_artifacts(
             artifact_uri=storage_location(client, model_uri),
             dst_path=directory,
@@ -238,7 +238,7 @@ def model_facts(
     client: MlflowClient, model_uri: str, *, tracking_uri: str, registry_uri: str
 ) -> tuple[ModelInputs | None, dict[str, Any]]:
     """What a logged or registered model takes (None: it does not say) and its metadata."""
-    with tempfile.TemporaryDirectory() as tmp, _no_progress_bar():
+    with tempfile.TemporaryDirectory() as tmp, no_progress_bar():
         path = download_artifacts(
             artifact_uri=f"{storage_location(client, model_uri)}/MLmodel",
             dst_path=tmp,

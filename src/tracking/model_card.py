@@ -22,6 +22,7 @@ FIT_KEYS = ("optimizer", "learning_rate", "batch_size", "epochs", "monitor", "pa
 BEST_KEYS = ("val_loss", "val_accuracy", "val_mae", "loss", "accuracy", "mae")
 MAX_CLASSES_SHOWN = 12
 MODEL_SUMMARY = "model_summary.txt"  # the run's artifact that the card shows
+FITTED_WITH = "tracking.track"  # param fitted_with of a run tracking.notebook.track made
 
 
 class RunFacts(NamedTuple):
@@ -53,13 +54,15 @@ def version_card(
     source = p.get("data_source", "?")
     lines.append(f"- **Data**: {p.get('dataset', '?')} from {source}; rows: {sizes}.")
     if inputs is not None:
-        lines.append(f"- **Input**: {inputs.describe()}; the model scales them itself.")
+        scaled = "as it was fitted" if _fitted_by_user(run) else "the model scales them itself"
+        lines.append(f"- **Input**: {inputs.describe()}; {scaled}.")
     lines.append(f"- **Output**: {_output(run, class_names)}.")
     function = p.get("model", BUILT_IN)
     if function == BUILT_IN:
         lines.append(f"- **Model**: the built-in MLP (`{function}`), {_pairs(p, MODEL_KEYS)}.")
     else:
-        lines.append(f"- **Model**: built by `{function}`, {_pairs(p, OWN_MODEL_KEYS)}.")
+        pairs = _pairs(p, OWN_MODEL_KEYS)  # none for a model fitted with tracking.track
+        lines.append(f"- **Model**: built by `{function}`{', ' + pairs if pairs else ''}.")
     if _regression(run):  # the loss it trained on: auto is mae
         fit = {**p, "loss": "mae" if p.get("loss", "auto") == "auto" else p["loss"]}
         lines.append(f"- **Training**: {_pairs(fit, ('loss', *FIT_KEYS))}.")
@@ -82,7 +85,8 @@ def version_card(
         )
     lines.append(f"- **Run**: `{run.run_id}`.")
     if summary.strip():
-        lines += ["", "**Model summary** (the project's scaling included):", "", "```",
+        what = "as fitted" if _fitted_by_user(run) else "the project's scaling included"
+        lines += ["", f"**Model summary** ({what}):", "", "```",
                   summary.rstrip(), "```"]  # fmt: skip
     return "\n".join(lines)
 
@@ -114,6 +118,11 @@ def _best(run: RunFacts) -> str:
     monitor = p.get("monitor", "?")
     text = f"{int(m['best_epoch']) + 1} of {trained} ({stop}), by {monitor}"
     return f"{text}: {values}" if values else text
+
+
+def _fitted_by_user(run: RunFacts) -> bool:
+    """A model its user compiled and fitted (``tracking.notebook.track``): no scaling added."""
+    return run.params.get("fitted_with") == FITTED_WITH
 
 
 def _regression(run: RunFacts) -> bool:

@@ -68,6 +68,12 @@ class Tracker(ArtifactsDoor, ModelsDoor):
         """The run ``mlflow run`` opened for this command, if any (``MLFLOW_RUN_ID``)."""
         return os.environ.get("MLFLOW_RUN_ID") or None
 
+    @staticmethod
+    def active_run_id() -> str | None:
+        """The run ``mlflow.start_run()`` made active in this thread, if any (a notebook's)."""
+        run = mlflow.active_run()
+        return run.info.run_id if run is not None else None
+
     def experiment_id(self) -> str:
         """Where new runs go, in this tracker's store: the experiment ``mlflow.set_experiment``
         chose, MLFLOW_EXPERIMENT_NAME (created if missing), MLFLOW_EXPERIMENT_ID (set by

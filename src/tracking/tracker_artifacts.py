@@ -33,7 +33,9 @@ class ArtifactsDoor:
 
     def artifact_text(self, run_id: str, path: str) -> str:
         """A text artifact of the run; "" when it has none at ``path``."""
-        with tempfile.TemporaryDirectory() as folder:
+        from tracking.logged_model import no_progress_bar
+
+        with tempfile.TemporaryDirectory() as folder, no_progress_bar():
             try:
                 local = self.client.download_artifacts(run_id, path, dst_path=folder)
                 with open(local, encoding="utf-8") as f:

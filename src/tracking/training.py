@@ -38,7 +38,7 @@ from tracking.model_function import BUILT_IN, short_name
 from tracking.tags import StopReason
 from tracking.tracker import Tracker
 
-__all__ = ["TrainResult", "build_optimizer", "default_run_name", "train"]
+__all__ = ["FitTracking", "TrainResult", "build_optimizer", "default_run_name", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -79,89 +79,141 @@ def train(
         keras.utils.disable_interactive_logging()
     gc.collect()
     dataset = dataset if dataset is not None else load_dataset(config)
-    epoch_log = MlflowEpochLogger(tracker, run_id)
-    best = BestWeights(config.monitor, config.monitor_mode)
-    stop_reason: StopReason = "failed"
-    resuming = backup is not None and last_epoch(backup) is not None
-    if resuming:  # what the killed process had already sent
-        epoch_log.logged_steps = {m.step for m in tracker.metric_history(run_id, "loss")}
+    fitting = FitTracking(tracker, run_id, config, extra_callbacks, backup)
     # MLflow hashes the three splits for the dataset inputs (0.3 s on MNIST): done in a thread
     # while the model is built and trained; a resumed run has its inputs already.
     inputs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inputs")
     logged: Future[None] | None = None
     try:
-        params = {
-            **config.as_params(),
-            **config.user_params,  # -P params: the model function's own, one param each
-            **dataset.facts(),
-            "data_source": dataset.source,
-        }
-        tracker.log_params(run_id, params)
-        if backup is not None:  # absolute: a resume finds it from any working directory
-            tracker.set_tags(run_id, {T.BACKUP_PATH: str(Path(backup).resolve())})
-        if not resuming:
-            logged = inputs.submit(tracker.log_dataset_inputs, run_id, dataset)
-        keras.utils.set_random_seed(config.seed)
-        model = build_model(
-            config,
-            dataset.input_shape,
-            dataset.n_classes,
-            dataset.offset,
-            dataset.divisor,
-            label_mean=dataset.label_mean,
-            label_std=dataset.label_std,
-        )
-        tracker.log_text(run_id, summary_text(model), MODEL_SUMMARY)
-        build_optimizer(model)  # after the summary, which would list the optimizer's params
-        guard = DivergenceGuard()
-        early = keras.callbacks.EarlyStopping(
+        with fitting:
+            params = {
+                **config.as_params(),
+                **config.user_params,  # -P params: the model function's own, one param each
+                **dataset.facts(),
+                "data_source": dataset.source,
+            }
+            tracker.log_params(run_id, params)
+            if backup is not None:  # absolute: a resume finds it from any working directory
+                tracker.set_tags(run_id, {T.BACKUP_PATH: str(Path(backup).resolve())})
+            if not fitting.resuming:
+                logged = inputs.submit(tracker.log_dataset_inputs, run_id, dataset)
+            keras.utils.set_random_seed(config.seed)
+            model = build_model(
+                config,
+                dataset.input_shape,
+                dataset.n_classes,
+                dataset.offset,
+                dataset.divisor,
+                label_mean=dataset.label_mean,
+                label_std=dataset.label_std,
+            )
+            tracker.log_text(run_id, summary_text(model), MODEL_SUMMARY)
+            build_optimizer(model)  # after the summary, which would list the optimizer's params
+            has_val = len(dataset.x_val) > 0
+            started = time.perf_counter()
+            model.fit(
+                dataset.x_train,
+                dataset.y_train,
+                validation_data=(dataset.x_val, dataset.y_val) if has_val else None,
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                shuffle=True,
+                callbacks=fitting.callbacks,
+                verbose=verbose,
+            )
+            fit_seconds = time.perf_counter() - started
+            if logged is not None:
+                logged.result()  # raises here if the inputs could not be logged
+            result = fitting.finish(model, dataset, register)
+            tracker.log_metrics(run_id, {"fit_seconds": fit_seconds})
+            return result
+    finally:
+        inputs.shutdown()  # waits: no thread outlives the training
+
+
+class FitTracking:
+    """The callbacks that track one Keras ``fit()`` into ``run_id``, and what follows it.
+
+    ``callbacks`` go to ``fit``: per-epoch metrics (``MlflowEpochLogger``), divergence, best
+    weights by ``config.monitor``, early stopping after ``config.patience`` epochs (``None``:
+    none), ``reduce_lr_patience``, then ``extra_callbacks`` and, with ``backup``, the backup of
+    every finished epoch (continued from when one is there). Used as a context around ``fit``
+    and ``finish``: however the block ends, the run is tagged ``stop_reason``, and when ``fit``
+    did not finish (Keras's ``fit()`` has no try/finally) it gets its curves so far. ``train``
+    uses it for the project's own model, ``tracking.notebook`` for a model a user fits.
+    """
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        run_id: str,
+        config: TrainConfig,
+        extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+        backup: Path | None = None,
+        *,
+        early_stopping: bool = True,
+    ) -> None:
+        self.tracker, self.run_id, self.config = tracker, run_id, config
+        self.extra_callbacks = tuple(extra_callbacks)
+        self.backup = backup
+        self.epoch_log = MlflowEpochLogger(tracker, run_id)
+        self.best = BestWeights(config.monitor, config.monitor_mode)
+        self.guard = DivergenceGuard()
+        self.early = keras.callbacks.EarlyStopping(
             monitor=config.monitor, mode=config.monitor_mode, patience=config.patience
         )
-        callbacks = [epoch_log, guard, best, early, *extra_callbacks]
+        self.stop_reason: StopReason = "failed"
+        self.resuming = backup is not None and last_epoch(backup) is not None
+        if self.resuming:  # what the killed process had already sent
+            self.epoch_log.logged_steps = {m.step for m in tracker.metric_history(run_id, "loss")}
+        callbacks: list[keras.callbacks.Callback] = [self.epoch_log, self.guard, self.best]
+        if early_stopping:
+            callbacks.append(self.early)
+        callbacks += self.extra_callbacks
         if config.reduce_lr_patience > 0:  # before the logger reads the rate of the next epoch
             callbacks.insert(0, _reduce_lr(config))
         if backup is not None:  # last: it restores what the others reset in on_train_begin
             callbacks.append(_backup_callback(backup, callbacks))
-        has_val = len(dataset.x_val) > 0
-        started = time.perf_counter()
-        model.fit(
-            dataset.x_train,
-            dataset.y_train,
-            validation_data=(dataset.x_val, dataset.y_val) if has_val else None,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            shuffle=True,
-            callbacks=callbacks,
-            verbose=verbose,
+        self.callbacks = callbacks
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        return self.epoch_log.history
+
+    def finish(self, model: Any, dataset: Dataset, register: bool) -> TrainResult:
+        """``fit`` returned: the best weights scored, the model logged and registered, the
+        curves drawn and read (``tracking.finishing.finish``)."""
+        if self.resuming:
+            _log_missing_epochs(self.tracker, self.run_id, self.history)
+        self.stop_reason = _stop_reason(
+            self.guard.diverged, self.early.stopped_epoch, self.extra_callbacks
         )
-        fit_seconds = time.perf_counter() - started
-        if logged is not None:
-            logged.result()  # raises here if the inputs could not be logged
-        if resuming:
-            _log_missing_epochs(tracker, run_id, epoch_log.history)
-        stop_reason = _stop_reason(guard.diverged, early.stopped_epoch, extra_callbacks)
-        result = finishing.finish(
-            tracker, run_id, config, dataset, model, best, epoch_log.history, stop_reason, register
-        )
-        tracker.log_metrics(run_id, {"fit_seconds": fit_seconds})
-        return result
-    except (KeyboardInterrupt, Terminated):
-        stop_reason = "interrupted"
-        log.warning(
-            "interrupted: run %s ends KILLED with %d epoch(s) logged",
-            run_id,
-            len(epoch_log.history.get("loss", [])),
-        )
-        finishing.log_partial(tracker, run_id, config, best, epoch_log.history, stop_reason)
-        raise
-    except BaseException:
-        finishing.log_partial(tracker, run_id, config, best, epoch_log.history, stop_reason)
-        raise
-    finally:
-        inputs.shutdown()  # waits: no thread outlives the training
-        tracker.set_tags(run_id, {T.STOP_REASON: stop_reason})
-        if backup is not None and stop_reason != "interrupted":
-            delete_backup(backup)  # a finished (or failed) training is not resumed
+        return finishing.finish(
+            self.tracker, self.run_id, self.config, dataset, model, self.best, self.history,
+            self.stop_reason, register,
+        )  # fmt: skip
+
+    def __enter__(self) -> FitTracking:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: Any, trace: Any) -> None:
+        tracker, run_id = self.tracker, self.run_id
+        try:
+            if kind is not None:
+                if issubclass(kind, (KeyboardInterrupt, Terminated)):
+                    self.stop_reason = "interrupted"
+                    log.warning(
+                        "interrupted: run %s ends KILLED with %d epoch(s) logged",
+                        run_id,
+                        len(self.history.get("loss", [])),
+                    )
+                finishing.log_partial(
+                    tracker, run_id, self.config, self.best, self.history, self.stop_reason
+                )
+        finally:
+            tracker.set_tags(run_id, {T.STOP_REASON: self.stop_reason})
+            if self.backup is not None and self.stop_reason != "interrupted":
+                delete_backup(self.backup)  # a finished (or failed) training is not resumed
 
 
 def _backup_callback(

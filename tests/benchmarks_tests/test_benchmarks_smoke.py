@@ -36,7 +36,7 @@ def bench(script: str, out: Path, *args: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """All four benchmarks, once, into one directory (hyperband reads pruning's budget)."""
+    """All the benchmarks, once, into one directory (hyperband reads pruning's budget)."""
     out = tmp_path_factory.mktemp("bench-results")
     bench("overhead.py", out / "overhead.json", "--repeats", "1", "--no-warmup")
     bench("pruning.py", out / "pruning.json", "--trials", "2")
@@ -48,6 +48,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         bench("hyperband.py", out / "hyperband.json", "--pruning-result", str(out / "pruning.json"))
     bench("champion.py", out / "champion.json", "--trials", "2", "--timeout-minutes", "5")
     bench("sweep_quality.py", out / "sweep_quality.json", "--trials", "2", "--seeds", "0")
+    bench("cnn.py", out / "cnn.json", "--filters", "4")
     return out
 
 
@@ -125,6 +126,15 @@ def test_sweep_quality_compares_the_default_sweep_with_a_single_run_beside_it(
     assert r["medians"]["n_seeds"] == 1 and set(r["met"]) >= {"champion_met", "epochs_met"}
 
 
+def test_cnn_trains_the_example_model_on_images_once(results: Path) -> None:
+    r = load(results, "cnn")
+    assert r["model"] == "examples/cnn.py:build" and r["params"] == {"filters": 4}
+    assert r["train_flags"][:2] == ["--input-shape", "image"]
+    assert 0 < r["test_accuracy"] <= 1 and 0 < r["fit_minutes"] < r["minutes"]
+    assert r["epochs_trained"] == 1 and r["best_epoch"] == 1
+    assert r["targets"]["met"] == (r["test_accuracy"] >= 0.99)
+
+
 def test_report_renders_a_row_per_result_between_the_markers(results: Path) -> None:
     page = results / "README.md"  # a copy of benchmarks/README.md, the file report.py rewrites
     page.write_text((BENCH / "README.md").read_text())
@@ -149,7 +159,7 @@ def test_report_renders_a_row_per_result_between_the_markers(results: Path) -> N
     assert text.split(end)[1] == before.split(end)[1]
     table = text.split(start)[1].split(end)[0]
     rows = [line for line in table.splitlines() if re.search(r"`[\w-]+\.json`", line)]
-    expected = {"overhead.json", "pruning.json", "champion.json", "sweep_quality.json"}
+    expected = {"overhead.json", "pruning.json", "champion.json", "sweep_quality.json", "cnn.json"}
     if (results / "hyperband.json").exists():
         expected.add("hyperband.json")
     assert sorted(re.search(r"`([\w-]+\.json)`", row).group(1) for row in rows) == sorted(expected)

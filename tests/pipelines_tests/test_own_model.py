@@ -294,3 +294,56 @@ def test_bad_model_or_data_is_refused_before_tensorflow_is_imported(argv: list[s
         env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'src'}"},
     )
     assert done.stdout.split() == ["2"], done.stdout + done.stderr
+
+
+@pytest.mark.timeout(600)
+def test_the_cnn_on_mnist_images_from_an_npz_is_served_over_rest_and_evaluated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's own images (400 MNIST 28x28 uint8 images in an .npz) through examples/cnn.py:
+    the registered model describes 28x28x1 image tensors, MLflow's scoring server (what `mlflow
+    models serve` runs on each request) answers image tensors as the model itself does, and
+    ``python -m pipelines.evaluate`` scores it on the file's own test split as its run did."""
+    import json
+
+    from mlflow.pyfunc import scoring_server
+
+    from pipelines.evaluate import main as evaluate
+    from tracking import _mnist_offline
+    from tracking.data import _default_cache_dir
+
+    mnist, _ = _mnist_offline.load_mnist(_default_cache_dir())
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=mnist.x_train[:400].reshape(-1, 28, 28), y_train=mnist.y_train[:400],
+             x_test=mnist.x_test[:100].reshape(-1, 28, 28), y_test=mnist.y_test[:100])  # fmt: skip
+    data = ["--dataset", "npz", "--data-path", str(path)]
+    argv = [*data, "--input-shape", "image", "--model", CNN, "--params", '{"filters": 8}']
+    assert main([*argv, "--epochs", "2", "--seed", "3"]) == 0
+    trained = capsys.readouterr().out.strip().splitlines()[-1]  # run ...: test accuracy 0.x
+    uri = "models:/mine-cnn/1"
+    model = mlflow.pyfunc.load_model(uri)
+    assert model.metadata.metadata["input"]["shape"] == [28, 28, 1]  # an image tensor per row
+    images = mnist.x_test[:20].reshape(-1, 28, 28)  # uint8, as the user holds them
+    expected = model.predict(images)
+    schema = model.metadata.get_input_schema()
+
+    def post(body: dict) -> scoring_server.Response:  # what /invocations does with a body
+        return scoring_server.invocations(json.dumps(body), "application/json", model, schema)
+
+    for body in (
+        {"inputs": images.tolist()},  # (n, 28, 28)
+        {"inputs": images[..., None].tolist()},  # (n, 28, 28, 1)
+        {"instances": images.tolist()},
+    ):
+        response = post(body)
+        assert response.status == 200, response.response
+        assert json.loads(response.response)["predictions"] == expected.tolist()
+    with pytest.raises(mlflow.exceptions.MlflowException) as refused:  # 8x8 digits: HTTP 400
+        post({"inputs": load_digits().images[:2].tolist()})
+    assert refused.value.get_http_status_code() == 400
+    # evaluate: the file's own test split, the same accuracy as the run's
+    assert evaluate(["--model-uri", uri, *data]) == 0
+    out = capsys.readouterr().out
+    accuracy = trained.rsplit("test accuracy ", 1)[1]
+    assert f"test accuracy {accuracy}" in out, (trained, out)
+    assert "mlflow.models.evaluate: accuracy_score" in out

@@ -27,7 +27,7 @@ from tracking.sweep.faults import retried_trial
 from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import suggest_config
 from tracking.tracker import Tracker
-from tracking.training import train
+from tracking.training import TrainResult, train
 
 RUN_ID_ATTR = "mlflow_run_id"
 log = logging.getLogger(__name__)
@@ -72,11 +72,7 @@ class Objective:
                     verbose=0,
                     backup=backup,
                 )
-                if result.stop_reason == "pruned":
-                    step = int(callback.pruned_at_step or 0)
-                    self.tracker.set_tags(
-                        run_id, {T.OPTUNA_PRUNED_AT_EPOCH: step + 1, T.OPTUNA_PRUNED_AT_STEP: step}
-                    )
+                tag_pruned(self.tracker, run_id, result, callback)
         except MonitorError as error:  # the same for every trial: stop the study
             self.monitor_error = error
             trial.study.stop()
@@ -87,50 +83,76 @@ class Objective:
                 raise
             # Optuna records FAIL only for Exception/KeyboardInterrupt; else RUNNING forever
             raise KeyboardInterrupt(str(error)) from error
-        trial.set_user_attr("stop_reason", result.stop_reason)
-        if result.diagnosis is not None:  # counted on the parent run (tracking.sweep.summary)
-            trial.set_user_attr("diagnosis", result.diagnosis)
-        if result.stop_reason == "pruned":
-            trial.set_user_attr("pruned_at_epoch", step + 1)
-            raise optuna.TrialPruned(f"pruned at epoch {step + 1} (step {step})")
-        if result.model_uri:
-            trial.set_user_attr("model_uri", result.model_uri)
-        for key, score in result.test_metrics.items():  # test_loss, test_accuracy | test_mae...
-            trial.set_user_attr(key, score)
-        value = result.best_value
-        return float("nan") if value is None or not math.isfinite(value) else float(value)
+        return trial_value(trial, result, callback)
 
     def _run_for(self, trial: Trial) -> tuple[str, Path]:
-        """The trial's MLflow run and where its epochs are backed up: a new child of the
-        parent, or, for the retry of a killed trial whose epochs were backed up on this
-        machine, the killed trial's own run, reopened, and its backup where the run's
-        ``backup_path`` tag says (any working directory finds it)."""
-        study_name = trial.study.study_name
-        retry_of = retried_trial(trial)
-        tags = {
-            T.SWEEP_ROLE: "trial",
-            T.OPTUNA_STUDY_NAME: study_name,
-            T.OPTUNA_TRIAL_NUMBER: str(trial.number),
-        }
-        if retry_of is not None:
-            tags[T.OPTUNA_RETRY_OF_TRIAL] = str(retry_of)
-            killed_run = str(trial.user_attrs.get(RUN_ID_ATTR) or "")  # the killed trial's
-            # Its epochs are where its backup_path tag says, whatever this worker's directory.
-            backup = (
-                resume_backup_dir(self.tracker, killed_run, self.sweep.backup_dir)
-                if killed_run
-                else None
-            )
-            if backup is not None and has_backup(backup):
-                self.tracker.reopen_run(killed_run)
-                self.tracker.set_tags(killed_run, tags)
-                log.info("trial %d continues trial %d in run %s", trial.number, retry_of,
-                         killed_run)  # fmt: skip
-                return killed_run, backup
-        run_id = self.tracker.create_run(
-            f"{study_name}-trial-{trial.number:03d}", parent_run_id=self.parent_run_id, tags=tags
+        run_id, backup = trial_run(self.tracker, trial, self.parent_run_id, self.sweep.backup_dir)
+        return run_id, backup or run_backup_dir(run_id, self.sweep.backup_dir)
+
+
+def trial_run(
+    tracker: Tracker, trial: Trial, parent_run_id: str, backup_dir: str | None
+) -> tuple[str, Path | None]:
+    """The trial's MLflow run and where its epochs are backed up: a new child of the parent
+    (backup None), or, for the retry of a killed trial whose epochs were backed up on this
+    machine, the killed trial's own run, reopened, and its backup where the run's
+    ``backup_path`` tag says (any working directory finds it). ``backup_dir`` None: no backups
+    (a notebook's study), every trial a new run."""
+    study_name = trial.study.study_name
+    retry_of = retried_trial(trial)
+    tags = {
+        T.SWEEP_ROLE: "trial",
+        T.OPTUNA_STUDY_NAME: study_name,
+        T.OPTUNA_TRIAL_NUMBER: str(trial.number),
+    }
+    if retry_of is not None:
+        tags[T.OPTUNA_RETRY_OF_TRIAL] = str(retry_of)
+        killed_run = str(trial.user_attrs.get(RUN_ID_ATTR) or "")  # the killed trial's
+        # Its epochs are where its backup_path tag says, whatever this worker's directory.
+        backup = (
+            resume_backup_dir(tracker, killed_run, backup_dir)
+            if killed_run and backup_dir
+            else None
         )
-        return run_id, run_backup_dir(run_id, self.sweep.backup_dir)
+        if backup is not None and has_backup(backup):
+            tracker.reopen_run(killed_run)
+            tracker.set_tags(killed_run, tags)
+            log.info("trial %d continues trial %d in run %s", trial.number, retry_of,
+                     killed_run)  # fmt: skip
+            return killed_run, backup
+    run_id = tracker.create_run(
+        f"{study_name}-trial-{trial.number:03d}", parent_run_id=parent_run_id, tags=tags
+    )
+    return run_id, None
+
+
+def tag_pruned(
+    tracker: Tracker, run_id: str, result: TrainResult, callback: PruningCallback
+) -> None:
+    """A pruned trial's run says at which epoch (and step) it was pruned."""
+    if result.stop_reason == "pruned":
+        step = int(callback.pruned_at_step or 0)
+        tracker.set_tags(
+            run_id, {T.OPTUNA_PRUNED_AT_EPOCH: step + 1, T.OPTUNA_PRUNED_AT_STEP: step}
+        )
+
+
+def trial_value(trial: Trial, result: TrainResult, callback: PruningCallback) -> float:
+    """What the trial learns from its training (user attrs: stop reason, diagnosis, model URI,
+    test metrics) and its value, the best ``monitor``; raises TrialPruned for a pruned one."""
+    trial.set_user_attr("stop_reason", result.stop_reason)
+    if result.diagnosis is not None:  # counted on the parent run (tracking.sweep.summary)
+        trial.set_user_attr("diagnosis", result.diagnosis)
+    if result.stop_reason == "pruned":
+        step = int(callback.pruned_at_step or 0)
+        trial.set_user_attr("pruned_at_epoch", step + 1)
+        raise optuna.TrialPruned(f"pruned at epoch {step + 1} (step {step})")
+    if result.model_uri:
+        trial.set_user_attr("model_uri", result.model_uri)
+    for key, score in result.test_metrics.items():  # test_loss, test_accuracy | test_mae...
+        trial.set_user_attr(key, score)
+    value = result.best_value
+    return float("nan") if value is None or not math.isfinite(value) else float(value)
 
 
 class StateTagger:

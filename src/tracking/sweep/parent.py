@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
@@ -27,13 +28,22 @@ def find_or_create_parent(
     tracker: Tracker, study: optuna.Study, base: TrainConfig, sweep: SweepConfig
 ) -> str:
     """The study's parent run (reopened as RUNNING), created once per study."""
+    settings = " ".join(f"{k}={v}" for k, v in _sweep_params(sweep).items())
+    return open_parent(tracker, study, {**base.as_params(), **_sweep_params(sweep)}, settings)
+
+
+def open_parent(
+    tracker: Tracker, study: optuna.Study, params: Mapping[str, Any], settings: str
+) -> str:
+    """The study's parent run (reopened as RUNNING), created once per study with ``params``;
+    ``settings`` (this invocation's, which may differ from the first's) go in a tag."""
     run_id = _existing_parent(tracker, study)
     launcher = tracker.launcher_run_id()  # the run `mlflow run` opened for this command
     if run_id is None:
         tags = {T.SWEEP_ROLE: "parent", T.OPTUNA_STUDY_NAME: study.study_name}
         # first invocation under `mlflow run`: its run becomes the parent
         run_id = tracker.start_run(study.study_name, tags=tags)
-        tracker.log_params(run_id, {**base.as_params(), **_sweep_params(sweep)})
+        tracker.log_params(run_id, params)
         study.set_user_attr(PARENT_ATTR, run_id)
         log.info("study %s: new parent run %s", study.study_name, run_id)
     else:
@@ -51,7 +61,6 @@ def find_or_create_parent(
                 launcher, f"Resumed study {study.study_name}; its trials are under run {run_id}."
             )
     # Params cannot change once logged; this invocation's settings (n_trials...) may.
-    settings = " ".join(f"{k}={v}" for k, v in _sweep_params(sweep).items())
     tracker.set_tags(run_id, {T.SWEEP_LAST_INVOCATION: settings})
     return run_id
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import optuna
 
 from tracking import registry
 from tracking import tags as T
@@ -206,3 +207,40 @@ def record(tracker: Tracker, promotion: Promotion, parent_run_id: str, prefix: s
     if p.p_value is not None:
         metrics[key("promotion.p_value")] = p.p_value
     tracker.log_metrics(parent_run_id, metrics)
+
+
+def promote_best_trial(
+    tracker: Tracker,
+    study: optuna.Study,
+    name: str,
+    dataset: Dataset,
+    metric: str,
+    parent_run_id: str,
+) -> Promotion | None:
+    """The study's best complete trial's model challenges ``name@champion`` (scored fresh on
+    ``dataset``'s test split by ``metric``); the decision is recorded on the parent run. None
+    when there is no complete trial with a model."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        log.info("no promotion: no complete trial")
+        return None
+    best = study.best_trial
+    model_uri = best.user_attrs.get("model_uri")
+    if not model_uri:
+        log.warning("no promotion: best trial %d logged no model", best.number)
+        return None
+    promotion = promote(
+        tracker,
+        name,
+        run_id=best.user_attrs["mlflow_run_id"],
+        model_uri=model_uri,
+        tags={
+            T.OPTUNA_STUDY_NAME: study.study_name,
+            T.OPTUNA_TRIAL_NUMBER: str(best.number),
+            metric: repr(best.user_attrs.get(metric, float("nan"))),
+        },
+        scorer=lambda uri: score_rows(tracker, uri, dataset, metric),
+        metric=metric,
+    )
+    record(tracker, promotion, parent_run_id)
+    return promotion

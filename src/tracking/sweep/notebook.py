@@ -1,0 +1,134 @@
+"""Your own Optuna ``study.optimize``, from Python or a notebook, tracked as ``sweep`` tracks one.
+
+    def fit_trial(trial, run):
+        model = build(filters=trial.suggest_categorical("filters", [8, 16]))
+        model.fit(x_train, y_train, validation_split=0.1, epochs=5, callbacks=run.callbacks)
+
+    study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
+    with tracking.track_study(study, fit_trial, train=(x_train, y_train),
+                              test=(x_test, y_test)) as objective:
+        study.optimize(objective, n_trials=8)
+
+The study gets a parent run (``tracking.sweep.parent``); every trial a child run
+(``tracking.sweep.objective.trial_run``) in which ``fit_trial(trial, run)`` fits under
+``tracking.track``, with Optuna's pruning callback (``tracking.sweep.pruning``) among
+``run.callbacks``: per-epoch pruning, reported at step = Keras's epoch index. A trial's value
+is the best ``monitor`` it reached. When the block ends the parent run gets the study's
+summary (``tracking.sweep.summary``) and the best trial's model challenges ``@champion``
+(``tracking.sweep.promotion``: moved only beyond noise on the test split).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import optuna
+from optuna.trial import Trial
+
+from tracking import tags as T
+from tracking.config import PROMOTION_METRIC
+from tracking.data import Dataset
+from tracking.errors import ConfigError
+from tracking.notebook import Split, TrackedRun, arrays_dataset, track
+from tracking.sweep.objective import RUN_ID_ATTR, StateTagger, tag_pruned, trial_run, trial_value
+from tracking.sweep.parent import open_parent
+from tracking.sweep.promotion import Promotion, promote_best_trial
+from tracking.sweep.pruning import PruningCallback
+from tracking.sweep.space import direction
+from tracking.sweep.summary import log_summary
+from tracking.tracker import Tracker
+
+__all__ = ["TrackedObjective", "track_study"]
+
+FitTrial = Callable[[Trial, TrackedRun], Any]
+
+
+class TrackedObjective:
+    """The objective ``track_study`` yields: ``study.optimize(objective, ...)``. After the
+    block, ``promotion`` says whether the best trial took ``@champion`` and why."""
+
+    def __init__(
+        self,
+        fit_trial: FitTrial,
+        tracker: Tracker,
+        parent_run_id: str,
+        dataset: Dataset,
+        options: dict[str, Any],
+    ) -> None:
+        self.fit_trial, self.tracker, self.parent_run_id = fit_trial, tracker, parent_run_id
+        self.dataset, self.options = dataset, options
+        self.promotion: Promotion | None = None
+
+    def __call__(self, trial: Trial) -> float:
+        run_id, _ = trial_run(self.tracker, trial, self.parent_run_id, None)
+        trial.set_user_attr(RUN_ID_ATTR, run_id)
+        callback = PruningCallback(trial, self.options["monitor"])
+        with self.tracker.ending(run_id):
+            with track(
+                **self.options,
+                registered_model_name="",  # the best trial's model is registered at the end
+                run_id=run_id,
+                extra_callbacks=(callback,),
+                tracker=self.tracker,
+            ) as run:
+                self.fit_trial(trial, run)
+                self.tracker.log_params(run_id, trial.params)  # what the trial drew
+            assert run.result is not None
+            tag_pruned(self.tracker, run_id, run.result, callback)
+        return trial_value(trial, run.result, callback)
+
+
+@contextlib.contextmanager
+def track_study(
+    study: optuna.Study,
+    fit_trial: FitTrial,
+    *,
+    train: Split,
+    test: Split,
+    validation: Split | None = None,
+    class_names: Sequence[str] | None = None,
+    task: str = "classification",
+    monitor: str = "val_loss",
+    patience: int | None = 5,
+    registered_model_name: str | None = None,
+    data_name: str = "arrays",
+    tracker: Tracker | None = None,
+) -> Iterator[TrackedObjective]:
+    """Track the trials ``study.optimize(objective)`` runs in the block, then summarise the
+    study on its parent run and promote its best trial.
+
+    ``fit_trial(trial, run)`` draws its hyperparameters from ``trial``, builds a compiled
+    Keras model and calls ``fit`` with ``callbacks=run.callbacks``. The other arguments are
+    ``tracking.track``'s; ``registered_model_name`` (default: the study's name) gets the
+    best trial's model (``""``: none). The study's direction must be ``monitor``'s (``minimize``
+    for a loss). The parent run ends with the block: FINISHED, KILLED on Ctrl-C, else FAILED.
+    """
+    wanted = direction(monitor)
+    if study.direction.name.lower() != wanted:
+        raise ConfigError(
+            "study", study.study_name, f"is {study.direction.name.lower()}d, but "
+            f"monitor={monitor!r} is {wanted}d", f"create it with direction={wanted!r}",
+        )  # fmt: skip
+    tracker = tracker or Tracker()
+    options: dict[str, Any] = {
+        "train": train, "test": test, "validation": validation, "class_names": class_names,
+        "task": task, "monitor": monitor, "patience": patience, "data_name": data_name,
+    }  # fmt: skip
+    dataset = arrays_dataset(data_name, train, test, validation, class_names, task)
+    name = study.study_name if registered_model_name is None else registered_model_name
+    params = {"dataset": data_name, "task": task, "monitor": monitor, "patience": str(patience)}
+    parent = open_parent(tracker, study, params, f"registered_model_name={name}")
+    tracker.set_tags(parent, {T.OPTUNA_STUDY_NAME: study.study_name})
+    first = len(study.trials)
+    objective = TrackedObjective(fit_trial, tracker, parent, dataset, options)
+    with tracker.ending(parent):
+        try:
+            yield objective
+        finally:
+            StateTagger(tracker).sync(study, first)
+        log_summary(tracker, study, parent, monitor)
+        if name:
+            metric = PROMOTION_METRIC[task]
+            objective.promotion = promote_best_trial(tracker, study, name, dataset, metric, parent)
