@@ -89,6 +89,10 @@ def train(
     # while the model is built and trained; a resumed run has its inputs already.
     inputs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inputs")
     logged: Future[None] | None = None
+
+    def fitted(reason: StopReason) -> finishing.Fitted:  # the epochs finished so far
+        return finishing.Fitted(tracker, run_id, config, best, epoch_log.history, reason)
+
     try:
         params = {
             **config.as_params(),
@@ -140,9 +144,7 @@ def train(
         if resuming:
             _log_missing_epochs(tracker, run_id, epoch_log.history)
         stop_reason = _stop_reason(guard.diverged, early.stopped_epoch, extra_callbacks)
-        result = finishing.finish(
-            tracker, run_id, config, dataset, model, best, epoch_log.history, stop_reason, register
-        )
+        result = finishing.finish(fitted(stop_reason), dataset, model, register)
         tracker.log_metrics(run_id, {"fit_seconds": fit_seconds})
         return result
     except (KeyboardInterrupt, Terminated):
@@ -152,10 +154,10 @@ def train(
             run_id,
             len(epoch_log.history.get("loss", [])),
         )
-        finishing.log_partial(tracker, run_id, config, best, epoch_log.history, stop_reason)
+        finishing.log_partial(fitted(stop_reason))
         raise
     except BaseException:
-        finishing.log_partial(tracker, run_id, config, best, epoch_log.history, stop_reason)
+        finishing.log_partial(fitted(stop_reason))
         raise
     finally:
         inputs.shutdown()  # waits: no thread outlives the training
