@@ -141,9 +141,9 @@ def run_workers(run: StudyRun, processes: WorkerProcesses, deadline: Deadline) -
     env = run.tracker.without_launcher(processes.env)  # workers make child runs only
 
     def spec(index: int) -> str:
-        left = max(left, 0.001) if (left := deadline.left()) is not None else None
+        left = deadline.left()
         quota = sweep.trials_per_process or None
-        sweep_now = {**asdict(sweep), "timeout": left or 0.0}
+        sweep_now = {**asdict(sweep), "timeout": 0.0 if left is None else max(left, 0.001)}
         parent = run.parent_run_id
         return WorkerSpec(asdict(run.base), sweep_now, index, parent, quota, os.getpid()).to_json()
 
