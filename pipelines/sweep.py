@@ -61,21 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tracking.errors import Terminated, WorkerRefused
     from tracking.sweep.study import run_sweep
-    from tracking.sweep.workers import supervise, worker_env
+    from tracking.sweep.workers import WorkerProcesses
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
     keras.utils.disable_interactive_logging()  # no Keras progress bars between trial lines
     _cli.raise_on_sigterm()
-    tracker = Tracker()
+    # With workers=1 trials_per_process=0 every trial runs in this process (run_sweep decides).
+    processes = WorkerProcesses.of_module("pipelines.sweep_worker", _cli.import_roots())
     try:
-        if sweep.workers == 1 and sweep.trials_per_process == 0:  # everything in this process
-            result = run_sweep(base, sweep, tracker=tracker, storage=storage, dataset=dataset)
-        else:
-            command = [sys.executable, "-m", "pipelines.sweep_worker"]
-            env = worker_env(_cli.import_roots())
-            result = supervise(
-                base, sweep, tracker=tracker, storage=storage, worker_command=command, env=env
-            )
+        result = run_sweep(
+            base, sweep, tracker=Tracker(), storage=storage, dataset=dataset, processes=processes
+        )
     except (ConfigError, MonitorError, WorkerRefused) as error:
         return _cli.fail(error)
     except (KeyboardInterrupt, Terminated):

@@ -77,12 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if resumed:
         run_id = resumed
         backup = resume_backup_dir(tracker, run_id)  # where the killed process backed it up
-        launcher = tracker.launcher_run_id()
-        if launcher:  # the run `mlflow run` opened for this command points at the resumed one
-            tracker.rename_run(launcher, f"resume-{resumed[:8]}")
-            tracker.set_tags(launcher, {T.RESUMED_RUN_ID: resumed})
-            tracker.set_description(launcher, f"Resumed run {resumed}; its epochs are there.")
-        tracker.reopen_run(run_id)
+        tracker.resume_run(
+            run_id,
+            launcher_name=f"resume-{resumed[:8]}",
+            launcher_tags={T.RESUMED_RUN_ID: resumed},
+            note=f"Resumed run {resumed}; its epochs are there.",
+        )
     else:
         run_id = tracker.start_run(default_run_name(config))
         backup = run_backup_dir(run_id)

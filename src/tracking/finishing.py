@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import keras
@@ -45,18 +46,23 @@ class TrainResult(NamedTuple):
     test_metrics: dict[str, float] = {}  # test_loss and the task's test metrics
 
 
-def finish(
-    tracker: Tracker,
-    run_id: str,
-    config: TrainConfig,
-    dataset: Dataset,
-    model: Any,
-    best: BestWeights,
-    history: dict[str, list[float]],
-    stop_reason: StopReason,
-    register: bool,
-) -> TrainResult:
+@dataclass(frozen=True)
+class Fitted:
+    """What a training leaves for what follows ``fit``: the run it logs into, its
+    configuration, the best weights and the history of the epochs finished, and why it ended."""
+
+    tracker: Tracker
+    run_id: str
+    config: TrainConfig
+    best: BestWeights
+    history: dict[str, list[float]]
+    stop_reason: StopReason
+
+
+def finish(fitted: Fitted, dataset: Dataset, model: Any, register: bool) -> TrainResult:
     """Restore the best weights, score them on the test split, log the rest."""
+    tracker, run_id, config = fitted.tracker, fitted.run_id, fitted.config
+    best, history, stop_reason = fitted.best, fitted.history, fitted.stop_reason
     tracker.set_tags(run_id, {T.STOP_REASON: stop_reason})  # now: the model card reads it
     epochs_trained = len(history.get("loss", []))
     summary: dict[str, float] = {"epochs_trained": epochs_trained}
@@ -67,7 +73,7 @@ def finish(
                 summary[f"best_{key}"] = history[key][best.best_epoch]
 
     def read_curves() -> Diagnosis | None:
-        log_curves(tracker, run_id, config, best, history, stop_reason)
+        log_curves(fitted)
         if stop_reason == "pruned":  # a pruned trial's curve is cut short: nothing to read
             return None
         return artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
@@ -141,35 +147,23 @@ def score_test(
     return {**scores, "test_loss": loss}, drawn
 
 
-def log_partial(
-    tracker: Tracker,
-    run_id: str,
-    config: TrainConfig,
-    best: BestWeights,
-    history: dict[str, list[float]],
-    stop_reason: StopReason,
-) -> None:
+def log_partial(fitted: Fitted) -> None:
     """On failure or interruption: curves to the last finished epoch, never a model."""
+    f = fitted
     try:
-        tracker.flush()
-        log_curves(tracker, run_id, config, best, history, stop_reason)
-        tracker.log_metrics(run_id, {"epochs_trained": len(history.get("loss", []))})
-        if history.get("loss"):  # what the curves so far say
-            artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
+        f.tracker.flush()
+        log_curves(f)
+        f.tracker.log_metrics(f.run_id, {"epochs_trained": len(f.history.get("loss", []))})
+        if f.history.get("loss"):  # what the curves so far say
+            artifacts.log_diagnosis(f.tracker, f.run_id, f.history, f.config, f.stop_reason)
     except Exception:  # the run must still be closed; say why the extras are missing
-        log.exception("could not log the partial curves of run %s", run_id)
+        log.exception("could not log the partial curves of run %s", f.run_id)
 
 
-def log_curves(
-    tracker: Tracker,
-    run_id: str,
-    config: TrainConfig,
-    best: BestWeights,
-    history: dict[str, list[float]],
-    stop_reason: StopReason,
-) -> None:
+def log_curves(fitted: Fitted) -> None:
     """The learning curves as the config asks for them, best epoch marked (finished or not)."""
+    f = fitted
     curves = Curves(
-        history, config.monitor, best.best_epoch, stop_reason, config.shift_train_curves
+        f.history, f.config.monitor, f.best.best_epoch, f.stop_reason, f.config.shift_train_curves
     )
-    artifacts.log_curves(tracker, run_id, curves)
+    artifacts.log_curves(f.tracker, f.run_id, curves)

@@ -1,4 +1,5 @@
-"""The names this project gives its MLflow tags, and the values of ``stop_reason``.
+"""The names this project gives its MLflow tags, and the values of ``stop_reason``; the
+trial attr that names a trial's MLflow run.
 
 MLflow's own tags (parent run, run name, description) are written by ``tracking.tracker`` with
 MLflow's constants (``mlflow.utils.mlflow_tags``); these are ours. Standard library only.
@@ -34,6 +35,8 @@ OPTUNA_RETRY_OF_TRIAL = "optuna.retry_of_trial"  # the killed trial this one ret
 OPTUNA_N_TRIALS = "optuna.n_trials"
 OPTUNA_BEST_TRIAL_NUMBER = "optuna.best_trial_number"
 BEST_RUN_ID = "best_run_id"
+# The Optuna trial's user attr that holds its MLflow run id (set before training starts).
+RUN_ID_ATTR = "mlflow_run_id"
 
 # The champion decision, on the parent run.
 PROMOTION_DECISION = "promotion.decision"

@@ -23,6 +23,7 @@ from typing import Any
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.environment_variables import MLFLOW_RUN_ID
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
@@ -64,11 +65,6 @@ class Tracker(ArtifactsDoor, ModelsDoor):
     # --- runs -----------------------------------------------------------------------------
 
     @staticmethod
-    def launcher_run_id() -> str | None:
-        """The run ``mlflow run`` opened for this command, if any (``MLFLOW_RUN_ID``)."""
-        return os.environ.get("MLFLOW_RUN_ID") or None
-
-    @staticmethod
     def active_run_id() -> str | None:
         """The run ``mlflow.start_run()`` made active in this thread, if any (a notebook's)."""
         run = mlflow.active_run()
@@ -102,14 +98,34 @@ class Tracker(ArtifactsDoor, ModelsDoor):
             experiment_id = self.experiment_id()
         return self.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
 
+    # The run ``mlflow run`` opened for this command (``MLFLOW_RUN_ID``, the launcher) is the
+    # new run of this command, or points at the one it resumes; worker processes never see it.
+
     def start_run(self, name: str, *, tags: Mapping[str, str] | None = None) -> str:
-        """The run of this command: the one ``mlflow run`` opened (renamed), or a new one."""
-        launcher = self.launcher_run_id()
-        if launcher is None:
+        """The run of this command: the launcher (renamed), or a new one."""
+        launcher = MLFLOW_RUN_ID.get()
+        if not launcher:
             return self.create_run(name, tags=tags)
         self.rename_run(launcher, name)
         self.set_tags(launcher, tags or {})
         return launcher
+
+    def resume_run(
+        self, run_id: str, *, launcher_name: str, launcher_tags: Mapping[str, str], note: str
+    ) -> None:
+        """Reopen ``run_id`` for this command; the launcher, if another run, is renamed, tagged
+        and described (``note``) so that it points at ``run_id``."""
+        self.reopen_run(run_id)
+        launcher = MLFLOW_RUN_ID.get()
+        if launcher and launcher != run_id:
+            self.rename_run(launcher, launcher_name)
+            self.set_tags(launcher, launcher_tags)
+            self.set_description(launcher, note)
+
+    @staticmethod
+    def without_launcher(env: Mapping[str, str]) -> dict[str, str]:
+        """``env`` for a process whose runs are its own (a sweep worker's are children)."""
+        return {k: v for k, v in env.items() if k != MLFLOW_RUN_ID.name}
 
     def rename_run(self, run_id: str, name: str) -> None:
         self.client.update_run(run_id, name=name)

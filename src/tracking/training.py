@@ -188,10 +188,13 @@ class FitTracking:
         self.stop_reason = _stop_reason(
             self.guard.diverged, self.early.stopped_epoch, self.extra_callbacks
         )
-        return finishing.finish(
-            self.tracker, self.run_id, self.config, dataset, model, self.best, self.history,
-            self.stop_reason, register,
-        )  # fmt: skip
+        return finishing.finish(self.fitted(), dataset, model, register)
+
+    def fitted(self) -> finishing.Fitted:
+        """The epochs finished so far, for what follows ``fit`` (``tracking.finishing``)."""
+        return finishing.Fitted(
+            self.tracker, self.run_id, self.config, self.best, self.history, self.stop_reason
+        )
 
     def __enter__(self) -> FitTracking:
         return self
@@ -207,9 +210,7 @@ class FitTracking:
                         run_id,
                         len(self.history.get("loss", [])),
                     )
-                finishing.log_partial(
-                    tracker, run_id, self.config, self.best, self.history, self.stop_reason
-                )
+                finishing.log_partial(self.fitted())
         finally:
             tracker.set_tags(run_id, {T.STOP_REASON: self.stop_reason})
             if self.backup is not None and self.stop_reason != "interrupted":

@@ -13,7 +13,8 @@ from optuna.trial import TrialState
 
 from tracking.config import TrainConfig
 from tracking.sweep.config import SweepConfig
-from tracking.sweep.study import enqueued_base, run_sweep
+from tracking.sweep.opening import enqueued_base
+from tracking.sweep.study import run_sweep
 from tracking.tracker import Tracker
 
 BASE = TrainConfig(dataset="digits", hidden_units="16", max_train_samples=500,

@@ -13,9 +13,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from tracking.config import TrainConfig
 from tracking.errors import ConfigError
 from tracking.sweep.config import SweepConfig, validate_sweep
+from tracking.sweep.opening import enqueued_base
 from tracking.sweep.search_space import Entry, entries
 from tracking.sweep.space import suggest_config
-from tracking.sweep.study import enqueued_base
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = """\

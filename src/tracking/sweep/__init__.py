@@ -2,10 +2,12 @@
 
 - ``SweepConfig``, ``validate_sweep`` (``config``): the study's parameters and search bounds;
 - ``open_storage`` (``storage``): the Optuna storage, opened before anything heavy;
-- ``run_sweep``, ``SweepResult`` (``study``): load or create the study, run trials, summarise,
-  promote; built from ``space`` (search space), ``pruning`` (pruners and the per-epoch
-  callback), ``objective`` (one trial = one child run), ``parent`` (the parent run),
-  ``summary`` (the parent's figures and tables) and ``promotion`` (the ``champion`` alias).
+- ``run_sweep``, ``SweepResult`` (``study``): load or create the study, run trials (in this
+  process or in worker processes), summarise, promote; built from ``opening`` (the study and
+  its parent run, ``parent``), ``space`` (search space), ``pruning`` (pruners and the per-epoch
+  callback), ``objective`` (one trial = one child run), ``trials`` and ``workers`` (where the
+  trials run), ``summary`` (the parent's figures and tables), ``champion`` and ``promotion``
+  (the ``champion`` alias) and ``refit``.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ class StaleTrials:
         self.tracker: Tracker | None = None  # set by the sweep once MLflow is loaded
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        run_id = trial.user_attrs.get("mlflow_run_id")
+        run_id = trial.user_attrs.get(T.RUN_ID_ATTR)
         log.warning(
             "trial %d of study %s lost its worker (no heartbeat); it is retried",
             trial.number,
@@ -67,7 +67,7 @@ def retried_trial(trial: optuna.Trial) -> int | None:
 def end_orphan_runs(tracker: Tracker, study: optuna.Study) -> None:
     """Every FAIL trial's MLflow run ends FAILED, whoever failed it (no RUNNING orphans)."""
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)):
-        run_id = trial.user_attrs.get("mlflow_run_id")
+        run_id = trial.user_attrs.get(T.RUN_ID_ATTR)
         if run_id and tracker.run_status(run_id) == "RUNNING":
             tracker.set_tags(run_id, {T.STOP_REASON: "worker_lost", T.OPTUNA_STATE: "FAIL"})
             tracker.end_run(run_id, "FAILED")

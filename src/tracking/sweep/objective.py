@@ -2,7 +2,7 @@
 
 The value is the best ``monitor`` reached in the trial (what the best-weight model scores on
 validation). The child run exists before training starts, so the trial carries its id
-(user attr ``mlflow_run_id``) from the first moment; ``optuna.state`` is set on the run once
+(user attr ``tags.RUN_ID_ATTR``) from the first moment; ``optuna.state`` is set on the run once
 Optuna has decided (COMPLETE, PRUNED, FAIL), and pruned trials also say at which epoch.
 """
 
@@ -26,10 +26,10 @@ from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import retried_trial
 from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import suggest_config
+from tracking.tags import RUN_ID_ATTR
 from tracking.tracker import Tracker
 from tracking.training import TrainResult, train
 
-RUN_ID_ATTR = "mlflow_run_id"
 log = logging.getLogger(__name__)
 
 

@@ -38,7 +38,6 @@ def open_parent(
     """The study's parent run (reopened as RUNNING), created once per study with ``params``;
     ``settings`` (this invocation's, which may differ from the first's) go in a tag."""
     run_id = _existing_parent(tracker, study)
-    launcher = tracker.launcher_run_id()  # the run `mlflow run` opened for this command
     if run_id is None:
         tags = {T.SWEEP_ROLE: "parent", T.OPTUNA_STUDY_NAME: study.study_name}
         # first invocation under `mlflow run`: its run becomes the parent
@@ -46,20 +45,19 @@ def open_parent(
         tracker.log_params(run_id, params)
         study.set_user_attr(PARENT_ATTR, run_id)
         log.info("study %s: new parent run %s", study.study_name, run_id)
-    else:
-        tracker.reopen_run(run_id)
+    else:  # a resume under `mlflow run`: its run points at the parent
+        tracker.resume_run(
+            run_id,
+            launcher_name=f"{study.study_name}-resume",
+            launcher_tags={T.SWEEP_ROLE: "launcher", T.SWEEP_PARENT_RUN_ID: run_id},
+            note=f"Resumed study {study.study_name}; its trials are under run {run_id}.",
+        )
         log.info(
             "study %s resumed (%d trials so far): parent run %s",
             study.study_name,
             len(study.trials),
             run_id,
         )
-        if launcher and launcher != run_id:  # a resume under `mlflow run`: point at the parent
-            tracker.rename_run(launcher, f"{study.study_name}-resume")
-            tracker.set_tags(launcher, {T.SWEEP_ROLE: "launcher", T.SWEEP_PARENT_RUN_ID: run_id})
-            tracker.set_description(
-                launcher, f"Resumed study {study.study_name}; its trials are under run {run_id}."
-            )
     # Params cannot change once logged; this invocation's settings (n_trials...) may.
     tracker.set_tags(run_id, {T.SWEEP_LAST_INVOCATION: settings})
     return run_id

@@ -16,15 +16,15 @@ import logging
 from typing import NamedTuple
 
 import numpy as np
-import optuna
 from optuna.trial import FixedTrial, FrozenTrial
 
 from tracking import tags as T
 from tracking.config import TrainConfig, validate
 from tracking.data import Dataset
 from tracking.sweep.config import SweepConfig
-from tracking.sweep.objective import RUN_ID_ATTR
+from tracking.sweep.opening import StudyRun
 from tracking.sweep.space import suggest_config
+from tracking.tags import RUN_ID_ATTR
 from tracking.tracker import Tracker
 from tracking.training import train
 
@@ -77,16 +77,10 @@ def refit_config(
     )
 
 
-def refit_best(
-    tracker: Tracker,
-    study: optuna.Study,
-    base: TrainConfig,
-    sweep: SweepConfig,
-    dataset: Dataset,
-    parent_run_id: str,
-) -> Refit | None:
+def refit_best(run: StudyRun, dataset: Dataset) -> Refit | None:
     """Retrain the study's best trial on train+validation (once per best trial) and return
     its run and model; None when the best trial has no run or no validation rows to add."""
+    study, tracker = run.study, run.tracker
     best = study.best_trial
     if RUN_ID_ATTR not in best.user_attrs or len(dataset.x_val) == 0:
         return None
@@ -96,11 +90,11 @@ def refit_best(
         return Refit(best.number, done["run_id"], done["model_uri"], done["epochs"],
                      done["epochs_from"])  # fmt: skip
     epochs, epochs_from = refit_epochs(tracker, best)
-    config = refit_config(best, base, sweep, epochs)
+    config = refit_config(best, run.base, run.sweep, epochs)
     validate(config)
     run_id = tracker.create_run(
         f"{study.study_name}-refit-trial-{best.number:03d}",
-        parent_run_id=parent_run_id,
+        parent_run_id=run.parent_run_id,
         tags={
             T.SWEEP_ROLE: "refit",
             T.OPTUNA_STUDY_NAME: study.study_name,

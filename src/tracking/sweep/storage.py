@@ -2,7 +2,7 @@
 
 - ``sqlite:///optuna.db`` (the default): switched to write-ahead logging with a 60 s busy
   timeout, so the worker processes of ``-P workers=N`` write to one file without "database is
-  locked" errors (``benchmarks/workers.py`` and ``tests/sweep_tests/test_workers.py``).
+  locked" errors (``benchmarks/workers.py`` and ``tests/pipelines_tests/test_scale_out.py``).
 - ``postgresql://...``: Optuna's ``CREATE TABLE`` is not atomic across sessions (workers started
   at the same instant on a fresh database fail with ``UniqueViolation ...
   pg_type_typname_nsp_index``), so the schema is created under a PostgreSQL advisory lock.

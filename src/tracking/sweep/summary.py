@@ -129,7 +129,7 @@ def log_summary(tracker: Tracker, study: optuna.Study, parent_run_id: str, monit
         metrics.update({f"best_{k}": float(v) for k, v in best.params.items()})
         tags.update({f"best.{k}": repr(v) for k, v in best.params.items()})
         tags[T.OPTUNA_BEST_TRIAL_NUMBER] = str(best.number)
-        tags[T.BEST_RUN_ID] = str(best.user_attrs.get("mlflow_run_id", ""))
+        tags[T.BEST_RUN_ID] = str(best.user_attrs.get(T.RUN_ID_ATTR, ""))
         tags[f"best.{monitor}"] = repr(best.value)
     tracker.log_metrics(parent_run_id, metrics, step=step)
     tracker.set_tags(parent_run_id, tags)

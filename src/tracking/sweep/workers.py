@@ -1,10 +1,11 @@
 """Worker processes on this machine for one study (``-P workers=N``), replaced after
 ``trials_per_process`` trials so that memory stays flat however long the study runs.
 
-The supervisor (this process) opens the study and its parent run once (``study.open_study``),
-starts the workers, shows one progress bar for the study and the workers' trial lines above it,
-replaces a worker that reached its quota (or died) with a fresh process while the study still
-needs trials, and, when they are done, writes the summary and promotes (``study.finish``).
+``run_workers`` is how ``tracking.sweep.study.run_sweep`` runs trials when they do not run in
+its own process: it starts the workers on the study it opened, shows one progress bar for the
+study and the workers' trial lines above it, and replaces a worker that reached its quota (or
+died) with a fresh process while the study still needs trials; the summary and promotion are
+``run_sweep``'s, as for trials run in one process. ``run_worker`` is the worker's side.
 Ctrl-C or SIGTERM reaches each worker once: its running trial ends KILLED, the parent KILLED.
 Workers run in their own session so that a terminal's Ctrl-C is forwarded exactly once; a
 supervisor that dies without forwarding anything (SIGKILL, the OOM killer) still stops them:
@@ -22,26 +23,19 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import IO, NamedTuple
 
 from tqdm import tqdm
 
 from tracking.config import TrainConfig
 from tracking.data import load_dataset
-from tracking.errors import Terminated, WorkerRefused
+from tracking.errors import WorkerRefused
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.objective import Objective
-from tracking.sweep.storage import open_sweep_storage, stale_trials
-from tracking.sweep.study import (
-    SweepResult,
-    conclude,
-    load_study,
-    open_study,
-    optimize,
-    remaining,
-)
-from tracking.sweep.summary import state_counts
+from tracking.sweep.opening import StudyRun, load_study
+from tracking.sweep.storage import open_sweep_storage
+from tracking.sweep.trials import Deadline, finished, optimize, remaining
 from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -73,6 +67,23 @@ class WorkerSpec(NamedTuple):
 
     def configs(self) -> tuple[TrainConfig, SweepConfig]:
         return TrainConfig(**self.base), SweepConfig(**self.sweep)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class WorkerProcesses:
+    """How a worker process is started: ``command`` reads a ``WorkerSpec``'s JSON on its
+    standard input, in the environment ``env``."""
+
+    command: tuple[str, ...]
+    env: Mapping[str, str]
+
+    @classmethod
+    def of_module(cls, module: str, python_paths: Sequence[str]) -> WorkerProcesses:
+        """``python -m module`` with this interpreter and this process's environment, with
+        ``python_paths`` first on PYTHONPATH."""
+        paths = [*python_paths, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+        return cls((sys.executable, "-m", module), env)
 
 
 class _Worker:
@@ -123,69 +134,36 @@ class _Worker:
         return code
 
 
-def supervise(
-    base: TrainConfig,
-    sweep: SweepConfig,
-    *,
-    tracker: Tracker,
-    storage: object,
-    worker_command: Sequence[str],
-    env: Mapping[str, str],
-) -> SweepResult:
-    """Run the study in ``sweep.workers`` processes: ``worker_command``, a WorkerSpec's JSON on
-    its standard input."""
-    import optuna
-
-    assert isinstance(storage, optuna.storages.BaseStorage)
-    tracker.allow_concurrent_writers()
-    study, parent = open_study(tracker, storage, base, sweep)
-    env = {k: v for k, v in env.items() if k != "MLFLOW_RUN_ID"}  # workers make child runs only
-    deadline = time.monotonic() + sweep.timeout if sweep.timeout else None
-
-    def run_more(n: int) -> None:
-        _run_workers(study, base, sweep, parent, worker_command, env, deadline)
-
-    # The data is loaded at the end only, to score the challenger and the champion.
-    return conclude(tracker, study, base, sweep, parent, run_more, lambda: load_dataset(base))
-
-
-def _run_workers(
-    study: object,
-    base: TrainConfig,
-    sweep: SweepConfig,
-    parent: str,
-    command: Sequence[str],
-    env: Mapping[str, str],
-    deadline: float | None,
-) -> None:
-    import optuna
-
-    assert isinstance(study, optuna.Study)
+def run_workers(run: StudyRun, processes: WorkerProcesses, deadline: Deadline) -> None:
+    """Run ``sweep.workers`` worker processes on the study until it counts ``n_trials`` or the
+    deadline passes; a worker that reached its quota or died is replaced while trials remain."""
+    study, sweep = run.study, run.sweep
+    env = run.tracker.without_launcher(processes.env)  # workers make child runs only
 
     def spec(index: int) -> str:
-        left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+        left = deadline.left()
         quota = sweep.trials_per_process or None
-        sweep_now = {**asdict(sweep), "timeout": left or 0.0}
-        return WorkerSpec(asdict(base), sweep_now, index, parent, quota, os.getpid()).to_json()
+        sweep_now = {**asdict(sweep), "timeout": 0.0 if left is None else max(left, 0.001)}
+        parent = run.parent_run_id
+        return WorkerSpec(asdict(run.base), sweep_now, index, parent, quota, os.getpid()).to_json()
 
-    def finished() -> int:
-        counts = state_counts(study.get_trials(deepcopy=False))
-        return counts["COMPLETE"] + counts["PRUNED"]
+    def start(index: int) -> _Worker:
+        return _Worker(index, processes.command, env, spec(index))
 
     def needed() -> bool:
-        timed_out = deadline is not None and time.monotonic() >= deadline
-        return remaining(study, sweep) > 0 and not timed_out
+        return remaining(study, sweep) > 0 and not deadline.passed()
 
     if not needed():
-        log.info("study %s already counts n_trials=%d", study.study_name, sweep.n_trials)
         return
-    workers = {i: _Worker(i, command, env, spec(i)) for i in range(sweep.workers)}
+    workers = {i: start(i) for i in range(sweep.workers)}
     early_deaths = 0
-    bar = tqdm(total=sweep.n_trials, initial=finished(), desc=study.study_name, file=sys.stderr)
+    bar = tqdm(
+        total=sweep.n_trials, initial=finished(study), desc=study.study_name, file=sys.stderr
+    )
     try:
         while workers:
             time.sleep(0.5)
-            if (n := finished()) != bar.n:
+            if (n := finished(study)) != bar.n:
                 bar.n = n
                 bar.refresh()
             for index, worker in list(workers.items()):
@@ -203,18 +181,12 @@ def _run_workers(
                     if early_deaths >= MAX_EARLY_DEATHS:
                         raise RuntimeError(f"workers keep dying (last status {code}); see above")
                 if code != 130 and needed():  # replace it: a fresh process, same study
-                    workers[index] = _Worker(index, command, env, spec(index))
-        bar.n = finished()
-    except (KeyboardInterrupt, Terminated) as stop:
-        signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
+                    workers[index] = start(index)
+        bar.n = finished(study)
+    except BaseException as stop:  # Ctrl-C (SIGINT) or SIGTERM reaches each worker once
+        signum = signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM
         for worker in workers.values():
             worker.signal(signum)
-        for worker in workers.values():
-            worker.wait(STOP_GRACE)
-        raise
-    except BaseException:
-        for worker in workers.values():
-            worker.signal(signal.SIGTERM)
         for worker in workers.values():
             worker.wait(STOP_GRACE)
         raise
@@ -226,10 +198,7 @@ def run_worker(spec: WorkerSpec, *, tracker: Tracker) -> int:
     """In a worker process: trials of the study until it is done or this process's quota is
     reached; RECYCLE then (a fresh process takes over), else 0."""
     base, sweep = spec.configs()
-    storage = open_sweep_storage(sweep)
-    if (handler := stale_trials(storage)) is not None:
-        handler.tracker = tracker  # a dead worker's run is ended by whoever notices it
-    study = load_study(storage, base, sweep, worker=spec.worker + 1)
+    study = load_study(open_sweep_storage(sweep), sweep, tracker=tracker, worker=spec.worker + 1)
     dataset = load_dataset(base)
     objective = Objective(base, sweep, dataset, tracker=tracker, parent_run_id=spec.parent_run_id)
     timeout = sweep.timeout or None  # what is left of the study's timeout (WorkerSpec)
@@ -237,9 +206,3 @@ def run_worker(spec: WorkerSpec, *, tracker: Tracker) -> int:
              label=f"worker {spec.worker}: ")  # fmt: skip
     quota_reached = spec.max_trials is not None and objective.trials_run >= spec.max_trials
     return RECYCLE if quota_reached and remaining(study, sweep) > 0 else 0
-
-
-def worker_env(python_paths: Sequence[str]) -> dict[str, str]:
-    """This process's environment, with ``python_paths`` first on PYTHONPATH."""
-    paths = [*python_paths, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}

@@ -1,0 +1,147 @@
+"""Open a study and its parent run, each created exactly once however many processes start it.
+
+``open_study`` (the process that runs the study) creates or finds both and returns a
+``StudyRun``, what the rest of the sweep is handed; ``load_study`` (every process, worker
+processes too) loads the study with a sampler of the process's own and the sweep's pruner, and
+hands the tracker to the storage's stale-trial callback (``tracking.sweep.faults``). A new
+study's first trial is the base configuration (``enqueued_base``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from tracking.config import TrainConfig
+from tracking.errors import ConfigError
+from tracking.sweep.config import SweepConfig
+from tracking.sweep.parent import PARENT_ATTR, find_or_create_parent
+from tracking.sweep.pruning import make_pruner
+from tracking.sweep.search_space import entries
+from tracking.sweep.space import direction
+from tracking.sweep.storage import stale_trials
+from tracking.tracker import Tracker
+
+log = logging.getLogger(__name__)
+PARENT_WAIT = 120.0  # seconds a process waits for the study's creator to publish the parent run
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """A study being run: where it logs, the Optuna study, its configuration, its parent run."""
+
+    tracker: Tracker
+    study: optuna.Study
+    base: TrainConfig
+    sweep: SweepConfig
+    parent_run_id: str
+
+
+def sampler_seed(sweep: SweepConfig, worker: int, n_existing: int) -> int:
+    """A seed of its own for every worker and every resume (the same seed on every worker
+    repeats trials, optuna#4714; a resume must not replay the first invocation's)."""
+    key = f"{sweep.sampler_seed}/{worker}/{n_existing}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:4], "big")
+
+
+def load_study(
+    storage: optuna.storages.BaseStorage,
+    sweep: SweepConfig,
+    *,
+    tracker: Tracker,
+    worker: int = 0,
+) -> optuna.Study:
+    """The existing study, with this worker's sampler and the sweep's pruner. A dead worker's
+    run is ended through ``tracker`` by whichever process notices it."""
+    if (handler := stale_trials(storage)) is not None:
+        handler.tracker = tracker
+    study = optuna.load_study(study_name=sweep.study_name, storage=storage)
+    seed = sampler_seed(sweep, worker, len(study.trials))
+    study.sampler = optuna.samplers.TPESampler(seed=seed)
+    study.pruner = make_pruner(sweep)
+    return study
+
+
+def open_study(
+    tracker: Tracker,
+    storage: optuna.storages.BaseStorage,
+    base: TrainConfig,
+    sweep: SweepConfig,
+) -> StudyRun:
+    """The study and its parent run, each created exactly once however many processes start at
+    the same instant: creating a study is atomic in every Optuna storage, so the process whose
+    creation succeeds makes the parent run and publishes its id; the others wait for it."""
+    try:
+        wanted = optuna.study.StudyDirection[direction(base.monitor).upper()]
+        storage.create_new_study([wanted], sweep.study_name)
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        created = False
+    study = load_study(storage, sweep, tracker=tracker)
+    log.info(
+        "study %s %s in %s", sweep.study_name, "created" if created else "found", sweep.storage
+    )
+    if created:
+        if base_params := enqueued_base(base, sweep):
+            # The base configuration (the defaults of a single run) is the first trial: the
+            # sweep's champion has it to beat, and TPE starts from a known good point.
+            study.enqueue_trial(base_params, user_attrs={"base_configuration": True})
+        study.set_user_attr("monitor", base.monitor)
+        study.set_user_attr("dataset", base.dataset)
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([base.monitor])  # optuna-dashboard names the objective
+    else:
+        _wait_for_creator(study)
+        known = study.user_attrs.get("monitor")
+        if known != base.monitor or study.direction.name.lower() != direction(base.monitor):
+            raise ConfigError(
+                "monitor",
+                base.monitor,
+                f"differs from the objective of existing study {sweep.study_name!r} ({known})",
+                f"pass -P monitor={known} to resume it, or a new -P study_name",
+            )
+    parent = find_or_create_parent(tracker, study, base, sweep)
+    return StudyRun(tracker, study, base, sweep, parent)
+
+
+def enqueued_base(base: TrainConfig, sweep: SweepConfig) -> dict[str, Any]:
+    """The base configuration's values of the searched parameters, each brought into the
+    search space (a value below or above its range takes the nearest bound, a batch size the
+    nearest choice; ``l2=0`` on a log range becomes ``l2_min``), and those of the entries of
+    ``-P search_space`` (``Entry.base_value``)."""
+    s = sweep
+    choices = list(dict.fromkeys(s.batch_size_choices))
+    wanted: dict[str, Any] = {}
+    if s.epochs_min != s.epochs_max:
+        wanted["epochs"] = min(max(base.epochs, s.epochs_min), s.epochs_max)
+    if len(choices) > 1:
+        wanted["batch_size"] = min(choices, key=lambda b: (abs(b - base.batch_size), b))
+    patiences = list(dict.fromkeys(s.reduce_lr_patience_choices))
+    if len(patiences) > 1:
+        wanted["reduce_lr_patience"] = min(
+            patiences, key=lambda p: (abs(p - base.reduce_lr_patience), p)
+        )
+    for name in ("learning_rate", "dropout", "l2"):
+        low, high = getattr(s, f"{name}_min"), getattr(s, f"{name}_max")
+        if low != high:
+            wanted[name] = min(max(getattr(base, name), low), high)
+    given = base.user_params
+    for entry in entries(s.search_space):  # -P params' value, else the entry's default
+        if entry.distribution != "constant":
+            wanted[entry.name] = entry.base_value(given.get(entry.name))
+    return wanted
+
+
+def _wait_for_creator(study: optuna.Study) -> None:
+    deadline = time.monotonic() + PARENT_WAIT
+    while PARENT_ATTR not in study.user_attrs and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if PARENT_ATTR not in study.user_attrs:
+        log.warning("study %s has no parent run yet; creating one", study.study_name)
