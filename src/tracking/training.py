@@ -23,7 +23,7 @@ from typing import Any
 
 import keras
 
-from tracking import finishing
+from tracking import devices, finishing
 from tracking import tags as T
 from tracking.backup import TrainingBackup, last_epoch
 from tracking.backup import delete as delete_backup
@@ -74,6 +74,7 @@ def train(
     stopping and best weights as they were. The backup is deleted when training ends, except on
     an interruption (Ctrl-C, SIGTERM), which keeps it for ``-P resume_run_id``.
     """
+    devices.use_memory_growth()  # before TensorFlow touches a GPU: processes can share it
     keras.backend.clear_session()  # flat memory across sweep trials
     if verbose == 0:  # clear_session resets this; quiet means no progress bars from MLflow either
         keras.utils.disable_interactive_logging()
@@ -85,6 +86,8 @@ def train(
     resuming = backup is not None and last_epoch(backup) is not None
     if resuming:  # what the killed process had already sent
         epoch_log.logged_steps = {m.step for m in tracker.metric_history(run_id, "loss")}
+    if config.system_metrics:  # sampled in a thread until the run ends (Tracker.end_run)
+        tracker.log_system_metrics(run_id, config.system_metrics_interval, resume=resuming)
     # MLflow hashes the three splits for the dataset inputs (0.3 s on MNIST): done in a thread
     # while the model is built and trained; a resumed run has its inputs already.
     inputs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inputs")
@@ -95,6 +98,7 @@ def train(
             **config.user_params,  # -P params: the model function's own, one param each
             **dataset.facts(),
             "data_source": dataset.source,
+            **devices.device_params(),  # CPU, GPUs, TensorFlow and Keras versions
         }
         tracker.log_params(run_id, params)
         if backup is not None:  # absolute: a resume finds it from any working directory

@@ -29,6 +29,9 @@ def find_or_create_parent(
     """The study's parent run (reopened as RUNNING), created once per study."""
     run_id = _existing_parent(tracker, study)
     launcher = tracker.launcher_run_id()  # the run `mlflow run` opened for this command
+    resumed = run_id is not None
+    # A parent already RUNNING has another supervisor (another machine's): it samples there.
+    sample = base.system_metrics and (run_id is None or tracker.run_status(run_id) != "RUNNING")
     if run_id is None:
         tags = {T.SWEEP_ROLE: "parent", T.OPTUNA_STUDY_NAME: study.study_name}
         # first invocation under `mlflow run`: its run becomes the parent
@@ -50,6 +53,8 @@ def find_or_create_parent(
             tracker.set_description(
                 launcher, f"Resumed study {study.study_name}; its trials are under run {run_id}."
             )
+    if sample:  # this supervisor's machine, until the parent run ends (Tracker.end_run)
+        tracker.log_system_metrics(run_id, base.system_metrics_interval, resume=resumed)
     # Params cannot change once logged; this invocation's settings (n_trials...) may.
     settings = " ".join(f"{k}={v}" for k, v in _sweep_params(sweep).items())
     tracker.set_tags(run_id, {T.SWEEP_LAST_INVOCATION: settings})

@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from tracking.config import TrainConfig
 from tracking.data import load_dataset
+from tracking.devices import visible_gpus, worker_gpu_env
 from tracking.errors import Terminated, WorkerRefused
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.objective import Objective
@@ -179,7 +180,11 @@ def _run_workers(
     if not needed():
         log.info("study %s already counts n_trials=%d", study.study_name, sweep.n_trials)
         return
-    workers = {i: _Worker(i, command, env, spec(i)) for i in range(sweep.workers)}
+    gpus = visible_gpus(sweep.gpus)  # worker i gets gpus[i % len(gpus)]; none: env unchanged
+    workers = {
+        i: _Worker(i, command, {**env, **worker_gpu_env(i, gpus)}, spec(i))
+        for i in range(sweep.workers)
+    }
     early_deaths = 0
     bar = tqdm(total=sweep.n_trials, initial=finished(), desc=study.study_name, file=sys.stderr)
     try:
@@ -203,7 +208,9 @@ def _run_workers(
                     if early_deaths >= MAX_EARLY_DEATHS:
                         raise RuntimeError(f"workers keep dying (last status {code}); see above")
                 if code != 130 and needed():  # replace it: a fresh process, same study
-                    workers[index] = _Worker(index, command, env, spec(index))
+                    workers[index] = _Worker(
+                        index, command, {**env, **worker_gpu_env(index, gpus)}, spec(index)
+                    )
         bar.n = finished()
     except (KeyboardInterrupt, Terminated) as stop:
         signum = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
