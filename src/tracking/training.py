@@ -10,7 +10,6 @@ does what follows ``fit``).
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import time
@@ -75,10 +74,9 @@ def train(
     an interruption (Ctrl-C, SIGTERM), which keeps it for ``-P resume_run_id``.
     """
     devices.use_memory_growth()  # before TensorFlow touches a GPU: processes can share it
-    keras.backend.clear_session()  # flat memory across sweep trials
+    keras.backend.clear_session()  # flat memory across sweep trials (it runs gc.collect too)
     if verbose == 0:  # clear_session resets this; quiet means no progress bars from MLflow either
         keras.utils.disable_interactive_logging()
-    gc.collect()
     dataset = dataset if dataset is not None else load_dataset(config)
     epoch_log = MlflowEpochLogger(tracker, run_id)
     best = BestWeights(config.monitor, config.monitor_mode)
