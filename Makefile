@@ -4,18 +4,29 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 ARGS ?=
+# GPU=1: the `gpu` extra, TensorFlow with its CUDA libraries in place of tensorflow-cpu
+# (docs/devices.md); an environment installed so stays so for later targets.
+GPU ?=
+comma := ,
+STAMP := $(VENV)/.installed$(if $(or $(GPU),$(wildcard $(VENV)/.installed-gpu)),-gpu)
 
 .PHONY: setup run sweep ui dashboard test test-fast test-slow lint bench screenshot clean
 
-setup: $(VENV)/.installed
+setup: $(STAMP)
 
-$(VENV)/.installed: pyproject.toml
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench$(if $(findstring -gpu,$@),$(comma)gpu)]"
+ifneq ($(findstring -gpu,$(STAMP)),)
+	# tensorflow-cpu and tensorflow hold the same files: keep tensorflow's (with CUDA)
+	$(BIN)/python -m pip uninstall --quiet --yes tensorflow-cpu
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps \
+		"tensorflow==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("tensorflow"))')"
+endif
 	touch $@
 
-run: setup          ## train once with the defaults (full MNIST); extra: ARGS="-P epochs=5"
+run: setup          ## train once with the defaults (full MNIST); extra: ARGS="-P epochs=5", GPU=1
 	$(BIN)/mlflow run . --env-manager local $(ARGS)
 
 sweep: setup        ## an Optuna study; extra: ARGS="-P n_trials=20"

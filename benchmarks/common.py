@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tracking.devices import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 NOTE = (
@@ -25,17 +27,6 @@ def add_data_flags(parser: argparse.ArgumentParser, *, epochs: int) -> None:
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=None, help="result JSON (default: results/)")
-
-
-def cpu_model() -> str:
-    """The processor's name (Linux's /proc/cpuinfo ``model name``), else what platform says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def write_result(name: str, args: argparse.Namespace, result: dict[str, Any]) -> Path:

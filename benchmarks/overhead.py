@@ -6,7 +6,8 @@ an unmeasured warm-up of each, every tracked repetition into a fresh SQLite stor
 
 - (a) bare: ``model.fit`` + ``model.evaluate`` on the test split;
 - (b) tracked: ``tracking.training.train()`` in a run of ``Tracker`` (per-epoch metrics, curves,
-  diagnosis, test score and confusion matrix, logged model, dataset inputs, registry version);
+  diagnosis, test score and confusion matrix, logged model, dataset inputs, registry version,
+  device params, and MLflow's system metrics sampled every 10 s: the defaults);
 - (c) autolog: ``mlflow.tensorflow.autolog()`` around the same bare fit + evaluate.
 
 Reports the median end-to-end seconds of each, (b)/(a) and (c)/(a), and where (b)'s time after
@@ -54,6 +55,7 @@ VARIANTS = ("bare", "tracked", "autolog")
 # (log_confusion inside score_test, log_model inside finish) are reported as they are.
 STEPS = (
     ("create_run", Tracker, "create_run"),
+    ("system_metrics_start", Tracker, "log_system_metrics"),
     ("log_params", Tracker, "log_params"),
     ("dataset_inputs", Tracker, "log_dataset_inputs"),
     ("model_summary_txt", Tracker, "log_text"),
@@ -71,6 +73,7 @@ PROFILED = (
     "finishing.py:log_curves",
     "artifacts.py:log_diagnosis",
     "finishing.py:score_test",
+    "model.py:predict_rows",
     "trainer.py:evaluate",
     "trainer.py:predict",
     "artifacts.py:log_confusion",
@@ -79,6 +82,8 @@ PROFILED = (
     "tensorflow/__init__.py:save_model",
     "model.py:_save_example",
     "utils.py:_validate_and_get_model_code_path",
+    "compat.py:check_serving_input_in_memory",
+    "compat.py:check_serving_input",
     "validation.py:_validate_prediction_input",
     "model.py:load_input_example",
     "keras_rows.py:_load_pyfunc",
@@ -238,6 +243,7 @@ def main() -> int:
         seed=args.seed,
     )
     dataset = load_dataset(config)
+    load_at_start = os.getloadavg()[0]  # other work on the machine, which slows every variant
     for name in (
         () if args.no_warmup else VARIANTS
     ):  # warm-up: imports, graph tracing, the SQLite schema; not measured
@@ -287,8 +293,11 @@ def main() -> int:
     fastest_fit = min(r["fit_seconds"] for r in runs["bare"])
     extra = after_fit["tracked"] - after_fit["bare"]
     ratio_b_fastest = (fastest_fit + after_fit["tracked"]) / (fastest_fit + after_fit["bare"])
+    bound = 1.10
     result = {
         "epochs": args.epochs,
+        "system_metrics_interval": config.system_metrics_interval if config.system_metrics else 0,
+        "load_average": {"start": load_at_start, "end": os.getloadavg()[0]},
         "repeats": args.repeats,
         "median_seconds": medians,
         "median_fit_seconds": {name: median(name, "fit_seconds") for name in VARIANTS},
@@ -303,8 +312,8 @@ def main() -> int:
         "tracked_steps_median_seconds": steps,
         "finish_profile": profile,
         "targets": {
-            "tracked_over_bare_at_most": 1.15,
-            "tracked_over_bare_met": ratio_b <= 1.15 and ratio_b_fastest <= 1.15,
+            "tracked_over_bare_at_most": bound,
+            "tracked_over_bare_met": ratio_b <= bound and ratio_b_fastest <= bound,
             "tracked_faster_than_autolog_met": medians["tracked"] < medians["autolog"],
         },
         "runs": runs,

@@ -97,10 +97,13 @@ def setup() -> None:
 def import_tensorflow() -> None:
     """Import TensorFlow with its C++ start-up notices filtered out of stderr (fd 2); every
     other line it writes there is passed on unchanged, after the import. The same function
-    loads a logged model (``tracking.keras_rows``, shipped with it)."""
+    loads a logged model (``tracking.keras_rows``, shipped with it). GPU memory is then taken
+    as needed (``tracking.devices.use_memory_growth``)."""
+    from tracking.devices import use_memory_growth
     from tracking.keras_rows import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    use_memory_growth()  # several processes can share a GPU
 
 
 def import_roots() -> list[str]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pipelines import _cli
 from tracking.config import TrainConfig, validate
 from tracking.data_check import check_source
+from tracking.devices import gpu_list, worker_gpu_env
 from tracking.errors import ConfigError, MonitorError
 from tracking.reach import check_tracking_uri
 from tracking.sweep.config import SweepConfig, validate_sweep
@@ -46,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:
         return int(done.code or 0)
 
+    in_process = sweep.workers == 1 and sweep.trials_per_process == 0  # as run_sweep decides
+    if in_process and sweep.gpus:  # as worker 0 would: the first GPU listed
+        os.environ.update(worker_gpu_env(0, gpu_list(sweep.gpus)))
     _cli.import_tensorflow()  # without its C++ start-up notices
     import keras
     import optuna

@@ -7,11 +7,17 @@ fallback is a decision and not a surprise.
 - ``fluent._active_experiment_id``: the experiment ``mlflow.set_experiment`` chose.
 - the client's ``_tracking_client.store.update_run_info``: ends a run without the second
   ``set_terminated`` spends waiting for MLflow's idle async-logging thread.
-- ``Dataset._to_mlflow_entity``: a dataset as a run input.
+- ``Dataset._to_mlflow_entity``: a dataset as a run input; ``digest_utils`` (``MAX_ROWS``,
+  ``get_normalized_md5_digest``): the digest of a numpy dataset, computed without MLflow's copy.
 - ``mlflow.models.utils._validate_serving_input``: the check ``Model.log`` makes of a saved
-  input example (its public wrapper is deprecated and warns).
+  input example (its public wrapper is deprecated and warns); ``scoring_server._parse_json_data``
+  and ``_simulate_serving_environment``: the same check of the model still in memory.
 - ``tracking._tracking_service.utils._tracking_uri``: the process-wide tracking URI as set,
   to restore it exactly after pinning it for ``mlflow.models.evaluate``.
+- ``SystemMetricsMonitor`` (``mlflow.system_metrics``): what ``mlflow.start_run`` starts
+  with ``log_system_metrics=True``, started here for a run made by id; its samplers' metrics
+  not yet logged when it stops are logged then (one sample, for a run shorter than the
+  sampling interval).
 - Keras ``Model._initial_epoch``: where ``fit`` starts (``BackupAndRestore`` sets it too).
 - Keras ``EarlyStopping``/``ReduceLROnPlateau`` counters: the state a resumed run restores.
 """
@@ -28,6 +34,8 @@ from typing import Any
 
 import keras
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Dataset as DatasetEntity
 from mlflow.entities import RunStatus
@@ -59,6 +67,23 @@ def end_run(client: MlflowClient, run_id: str, status: str) -> None:
     )
 
 
+def numpy_digest(features: np.ndarray, targets: np.ndarray) -> str:
+    """The digest ``mlflow.data.from_numpy`` computes (``digest_utils.compute_numpy_digest``:
+    the first ``MAX_ROWS`` values of each array, and its shape), read from a view of each array
+    instead of a flattened copy of all of it (170 MB for MNIST's training split)."""
+    from mlflow.data import digest_utils
+
+    elements: list[Any] = []
+    for array in (features, targets):
+        head = np.ravel(array)[: digest_utils.MAX_ROWS]
+        try:
+            elements.append(pd.util.hash_array(head))
+        except TypeError:  # as MLflow: values pandas cannot hash count by number
+            elements.append(np.int64(head.size))
+        elements.extend(np.int64(n) for n in array.shape)
+    return str(digest_utils.get_normalized_md5_digest(elements))
+
+
 def dataset_entity(dataset: Any) -> DatasetEntity:
     """An ``mlflow.data`` dataset as the entity ``log_inputs`` takes."""
     if hasattr(dataset, "_to_mlflow_entity"):
@@ -76,6 +101,55 @@ def check_serving_input(path: str, serving_input: str) -> None:
     with warnings.catch_warnings():  # fallback: the public wrapper, deprecated in MLflow 3.13
         warnings.simplefilter("ignore", FutureWarning)
         mlflow.models.validate_serving_input(path, serving_input)
+
+
+def start_system_metrics(run_id: str, tracking_uri: str, interval: float, resume: bool) -> Any:
+    """MLflow's system metrics sampler on ``run_id`` (``system/cpu_utilization_percentage``,
+    ``system/system_memory_usage_megabytes``... every ``interval`` seconds; GPUs with
+    nvidia-ml-py), started; ``resume`` continues the steps of a reopened run. None when it
+    cannot start (no psutil): the run goes on without."""
+    try:
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(
+            run_id, sampling_interval=interval, resume_logging=resume, tracking_uri=tracking_uri
+        )
+    except ImportError as error:  # psutil
+        log.warning("no system metrics for run %s: %s", run_id, error)
+        return None
+    monitor.start()
+    return monitor
+
+
+def stop_system_metrics(monitor: Any) -> None:
+    """Stop the sampler and log what it sampled since its last logging (the run is open)."""
+    monitor.finish()
+    samplers = getattr(monitor, "monitors", [])
+    if any(getattr(sampler, "metrics", None) for sampler in samplers):
+        try:
+            monitor.publish_metrics(monitor.aggregate_metrics())
+            monitor.mlflow_logger.flush()
+        except Exception as error:  # as MLflow's own sampler: a lost sample ends nothing
+            log.warning("the last system metrics sample was not logged: %s", error)
+
+
+def check_serving_input_in_memory(mlflow_model: Any, model_impl: Any, serving_input: str) -> bool:
+    """As ``check_serving_input``, with the model as it is in memory instead of loaded back from
+    its files: MLflow's parsing of the saved example in its serving environment, then
+    ``PyFuncModel.predict`` (params checked against the signature). False when MLflow no
+    longer has those helpers: check from the files then."""
+    from mlflow.pyfunc import PyFuncModel, scoring_server
+    from mlflow.pyfunc.utils import environment
+
+    parse = getattr(scoring_server, "_parse_json_data", None)
+    serving = getattr(environment, "_simulate_serving_environment", None)
+    if parse is None or serving is None:
+        return False
+    pyfunc_model = PyFuncModel(model_meta=mlflow_model, model_impl=model_impl)
+    parsed = parse(serving_input, pyfunc_model.metadata, pyfunc_model.metadata.get_input_schema())
+    with serving():
+        pyfunc_model.predict(parsed.data, params=parsed.params)
+    return True
 
 
 _URI_ENV = "MLFLOW_TRACKING_URI"

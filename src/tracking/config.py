@@ -124,6 +124,11 @@ class TrainConfig:
     registered_model_name: str = param(
         "auto", "registered model to add a version to: auto = <data>-<model>, '' = none"
     )
+    # machine: MLflow's system metrics (CPU, memory, disk, network, GPUs) on the run's page
+    system_metrics: bool = param(True, "log the machine's CPU, memory, disk, network, GPU use")
+    system_metrics_interval: float = param(
+        10.0, "seconds between two system metrics samples", above=0, example="5"
+    )
 
     @property
     def units(self) -> tuple[int, ...]:

@@ -23,6 +23,8 @@ from tracking.callbacks import BestWeights
 from tracking.config import TrainConfig
 from tracking.data import Dataset
 from tracking.diagnosis import Diagnosis
+from tracking.model import predict_rows
+from tracking.model_function import BUILT_IN
 from tracking.plots import Curves
 from tracking.scoring import score_predictions
 from tracking.tags import StopReason
@@ -94,6 +96,8 @@ def finish(fitted: Fitted, dataset: Dataset, model: Any, register: bool) -> Trai
                 dataset.model_input(dataset.x_test[:5]),
                 class_names=dataset.class_names,
                 label=dataset.label_name,
+                # the built-in MLP loads back (tests); a model function's own layers may not
+                reload_check=config.model != BUILT_IN,
             )
             drawn.result()
         diagnosis = curves.result()  # their exceptions, if any, are raised here
@@ -131,7 +135,7 @@ def score_test(
     their plots, drawn in ``pool`` (a confusion matrix, or predicted against actual and the
     residuals); the future of that drawing is returned with the metrics."""
     x, y = dataset.x_test, dataset.y_test
-    predictions = model.predict(x, batch_size=1024, verbose=0)
+    predictions = predict_rows(model, x)  # eagerly: no predict function traced for one pass
     # The loss of those same predictions, as evaluate() would report it (one pass, not two).
     loss = float(keras.ops.convert_to_numpy(model.compute_loss(y=y, y_pred=predictions)))
     if dataset.regression:

@@ -36,6 +36,7 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
 from tracking import compat, keras_rows
 from tracking.inputs import ModelInputs, class_values
+from tracking.model import EagerModel
 
 __all__ = ["class_values", "log_keras", "model_facts", "model_metadata", "save_model", "signature"]
 
@@ -89,11 +90,13 @@ def log_keras(
     class_names: Sequence[str],
     label: str,
     pip_requirements: Sequence[str],
+    reload_check: bool = True,
 ) -> str:
     """Log ``model`` as logged model ``model`` of ``run_id`` (``example``: raw rows, a DataFrame
     for a CSV model), all through ``client``; its model URI (``models:/<model id>``). What
     ``Model.log`` does, minus its process-wide client: the saved example is checked through the
-    loader (a failure is logged, as MLflow logs it)."""
+    loader (a failure is logged, as MLflow logs it), around the model in memory and, with
+    ``reload_check``, the model loaded back from its files."""
     columns = list(example.columns) if isinstance(example, pd.DataFrame) else []
     metadata = model_metadata(model, columns, class_names, label)
     run = client.get_run(run_id)
@@ -119,7 +122,7 @@ def log_keras(
                 signature=signature(metadata),
                 pip_requirements=list(pip_requirements),
             )
-            _check_serving_example(mlflow_model, path)
+            _check_serving_example(mlflow_model, path, model, reload=reload_check)
             client.log_model_artifacts(logged.model_id, path)
     except BaseException:
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
@@ -128,12 +131,18 @@ def log_keras(
     return f"models:/{logged.model_id}"
 
 
-def _check_serving_example(mlflow_model: Model, path: str) -> None:
+def _check_serving_example(mlflow_model: Model, path: str, model: Any, *, reload: bool) -> None:
+    """The saved input example, parsed as a server parses it, predicts: through the loader's
+    class around the model in memory; with ``reload``, also through the files as saved (what
+    ``Model.log`` does: seconds, for a model whose own layers might not load back)."""
     serving_input = mlflow_model.get_serving_input(path)
     if serving_input is None:
         return
+    in_memory = keras_rows.KerasRows(EagerModel(model), dict(mlflow_model.metadata or {}))
     try:
-        compat.check_serving_input(path, serving_input)
+        checked = compat.check_serving_input_in_memory(mlflow_model, in_memory, serving_input)
+        if reload or not checked:
+            compat.check_serving_input(path, serving_input)
     except Exception as error:  # as Model.log: the model is logged, the problem said
         log.warning("the logged model's input example does not predict: %s", error)
 

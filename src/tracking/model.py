@@ -222,3 +222,24 @@ def summary_text(model: keras.Model) -> str:
     lines: list[str] = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
     return "\n".join(lines) + "\n"
+
+
+def predict_rows(model: keras.Model, x: Any, batch_size: int = 1024) -> np.ndarray:
+    """``model.predict(x)`` for one pass, called eagerly in batches: ``predict`` would first
+    trace a function for it (seconds on a loaded machine; ``benchmarks/overhead.py``)."""
+    batches = [
+        keras.ops.convert_to_numpy(model(x[start : start + batch_size], training=False))
+        for start in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(batches)
+
+
+class EagerModel:
+    """A Keras model whose ``predict`` is ``predict_rows``: what ``tracking.keras_rows`` calls
+    to check a model it was handed in memory."""
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+
+    def predict(self, x: Any, batch_size: int = 1024, verbose: Any = 0) -> np.ndarray:
+        return predict_rows(self.model, x, batch_size)

@@ -61,6 +61,7 @@ class Tracker(ArtifactsDoor, ModelsDoor):
         self.registry_uri = registry_uri or tracking_uri or mlflow.get_registry_uri()
         self.client = MlflowClient(self.uri, registry_uri=self.registry_uri)
         self._pending: list[Any] = []  # async metric batches not yet written
+        self._system_metrics: dict[str, Any] = {}  # run id -> MLflow's sampler on it
 
     # --- runs -----------------------------------------------------------------------------
 
@@ -139,14 +140,26 @@ class Tracker(ArtifactsDoor, ModelsDoor):
             with sqlite3.connect(path, timeout=60) as connection:
                 connection.execute("PRAGMA journal_mode=WAL")
 
+    def log_system_metrics(self, run_id: str, interval: float, *, resume: bool = False) -> None:
+        """MLflow's system metrics of this machine (CPU, memory, disk, network; GPUs through
+        nvidia-ml-py) sampled into ``run_id`` every ``interval`` seconds until ``end_run``
+        ends it here; ``resume`` continues the steps a reopened run has. Once per run."""
+        if run_id not in self._system_metrics:
+            monitor = compat.start_system_metrics(run_id, self.uri, interval, resume)
+            if monitor is not None:
+                self._system_metrics[run_id] = monitor
+
     def reopen_run(self, run_id: str) -> None:
         self.client.update_run(run_id, status="RUNNING")
 
     def end_run(self, run_id: str, status: str) -> None:
-        """Wait for pending async metrics, then end the run FINISHED, FAILED or KILLED."""
+        """Stop its system metrics, wait for pending async metrics, then end the run FINISHED,
+        FAILED or KILLED."""
         if status not in RUN_STATUSES:
             raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)} but got {status!r}.")
         try:
+            if (monitor := self._system_metrics.pop(run_id, None)) is not None:
+                compat.stop_system_metrics(monitor)
             self.flush()
         finally:
             compat.end_run(self.client, run_id, status)

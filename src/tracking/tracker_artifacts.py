@@ -27,6 +27,7 @@ class ArtifactsDoor:
     """What ``Tracker`` writes as a run's artifacts and inputs."""
 
     client: MlflowClient
+    _inputs_of: tuple[Dataset, list[DatasetInput]] | None = None  # the last Dataset described
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         self.client.log_text(run_id, text, path)
@@ -60,11 +61,24 @@ class ArtifactsDoor:
 
     def log_dataset_inputs(self, run_id: str, dataset: Dataset) -> None:
         """The three splits as dataset inputs (context training / validation / testing)."""
-        inputs = []
+        self.client.log_inputs(run_id, datasets=self._dataset_inputs(dataset))
+
+    def _dataset_inputs(self, dataset: Dataset) -> list[DatasetInput]:
+        """The inputs of ``dataset``, described once: every trial of a sweep trains on the
+        same Dataset. Its source (the code that loaded it, with its git commit) is resolved
+        once for the three splits, their digests without copying them (``compat``)."""
+        if self._inputs_of is not None and self._inputs_of[0] is dataset:
+            return list(self._inputs_of[1])
+        inputs: list[DatasetInput] = []
+        source: Any = None
         for split, context, x, y in dataset.splits():
             if len(x) == 0:
                 continue
-            entity = compat.dataset_entity(from_numpy(x, targets=y, name=f"{dataset.name}-{split}"))
+            digest = compat.numpy_digest(x, y)
+            name = f"{dataset.name}-{split}"
+            described = from_numpy(x, source=source, targets=y, name=name, digest=digest)
+            source = described.source
             context_tag = [InputTag("mlflow.data.context", context)]
-            inputs.append(DatasetInput(dataset=entity, tags=context_tag))
-        self.client.log_inputs(run_id, datasets=inputs)
+            inputs.append(DatasetInput(compat.dataset_entity(described), context_tag))
+        self._inputs_of = (dataset, inputs)
+        return list(inputs)

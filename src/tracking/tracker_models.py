@@ -12,6 +12,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as installed
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ class ModelsDoor:
         *,
         class_names: Sequence[str],
         label: str = "",
+        reload_check: bool = True,
     ) -> str:
         """The whole predictor as logged model ``model`` of ``run_id``; its model URI.
 
@@ -63,6 +65,8 @@ class ModelsDoor:
         takes by name). It predicts the ``class_names`` (labels by default, probabilities one
         switch away) or, without classes, one number in the units of the column ``label``;
         see ``tracking.logged_model``. Explicit pip pins save the requirement inference.
+        ``reload_check``: its input example is also predicted by the model loaded back from its
+        files (else only by the model in memory, in the same loader class).
         """
         from tracking.logged_model import log_keras
 
@@ -74,6 +78,7 @@ class ModelsDoor:
             class_names=class_names,
             label=label,
             pip_requirements=pip_requirements(),
+            reload_check=reload_check,
         )
 
     def model_facts(self, model_uri: str) -> tuple[ModelInputs | None, dict[str, Any]]:
@@ -213,8 +218,12 @@ def _version(found: ModelVersion) -> VersionRecord:
 
 def pip_requirements() -> list[str]:
     """Exact pins of what the logged model needs to load."""
+    try:  # served on a CPU: a GPU install (the `gpu` extra) has `tensorflow` instead
+        tensorflow = installed("tensorflow-cpu")
+    except PackageNotFoundError:
+        tensorflow = installed("tensorflow")
     return [
-        f"tensorflow-cpu=={installed('tensorflow-cpu')}",
+        f"tensorflow-cpu=={tensorflow}",
         f"keras=={installed('keras')}",
         f"mlflow=={installed('mlflow')}",
         f"numpy=={installed('numpy')}",

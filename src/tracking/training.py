@@ -10,7 +10,6 @@ does what follows ``fit``).
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 import keras
 
-from tracking import finishing
+from tracking import devices, finishing
 from tracking import tags as T
 from tracking.backup import TrainingBackup, last_epoch
 from tracking.backup import delete as delete_backup
@@ -74,10 +73,10 @@ def train(
     stopping and best weights as they were. The backup is deleted when training ends, except on
     an interruption (Ctrl-C, SIGTERM), which keeps it for ``-P resume_run_id``.
     """
-    keras.backend.clear_session()  # flat memory across sweep trials
+    devices.use_memory_growth()  # before TensorFlow touches a GPU: processes can share it
+    keras.backend.clear_session()  # flat memory across sweep trials (it runs gc.collect too)
     if verbose == 0:  # clear_session resets this; quiet means no progress bars from MLflow either
         keras.utils.disable_interactive_logging()
-    gc.collect()
     dataset = dataset if dataset is not None else load_dataset(config)
     fitting = FitTracking(tracker, run_id, config, extra_callbacks, backup)
     # MLflow hashes the three splits for the dataset inputs (0.3 s on MNIST): done in a thread
@@ -91,6 +90,7 @@ def train(
                 **config.user_params,  # -P params: the model function's own, one param each
                 **dataset.facts(),
                 "data_source": dataset.source,
+                **devices.device_params(),  # CPU, GPUs, TensorFlow and Keras versions
             }
             tracker.log_params(run_id, params)
             if backup is not None:  # absolute: a resume finds it from any working directory
@@ -166,6 +166,8 @@ class FitTracking:
         self.resuming = backup is not None and last_epoch(backup) is not None
         if self.resuming:  # what the killed process had already sent
             self.epoch_log.logged_steps = {m.step for m in tracker.metric_history(run_id, "loss")}
+        if config.system_metrics:  # sampled in a thread until the run ends (Tracker.end_run)
+            tracker.log_system_metrics(run_id, config.system_metrics_interval, resume=self.resuming)
         callbacks: list[keras.callbacks.Callback] = [self.epoch_log, self.guard, self.best]
         if early_stopping:
             callbacks.append(self.early)

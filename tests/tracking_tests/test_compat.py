@@ -93,6 +93,50 @@ def test_a_saved_input_example_is_checked_without_a_deprecation_warning(tmp_path
         compat.check_serving_input(path, '{"inputs": [[1.0, 2.0, 3.0]]}')
 
 
+def test_the_input_example_is_checked_in_memory_as_from_the_files(tmp_path: Path) -> None:
+    from tracking.keras_rows import KerasRows
+    from tracking.model import EagerModel
+
+    model = _model()
+    path = str(tmp_path / "model")
+    info = mlflow.models.Model()
+    example = np.zeros((2, 2), np.float32)
+    # explicit requirements: MLflow infers none (a subprocess that loads the model)
+    mlflow.tensorflow.save_model(
+        model, path, mlflow_model=info, input_example=example, pip_requirements=["keras"]
+    )
+    serving_input = info.get_serving_input(path)
+    in_memory = KerasRows(EagerModel(model), {"input": {"shape": [2]}})
+    assert serving_input is not None
+    assert compat.check_serving_input_in_memory(info, in_memory, serving_input)
+    with pytest.raises(MlflowException):  # the same row the files refuse
+        compat.check_serving_input_in_memory(info, in_memory, '{"inputs": [[1.0, 2.0, 3.0]]}')
+
+
+def test_without_mlflows_parser_the_files_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.pyfunc import scoring_server
+
+    assert hasattr(scoring_server, "_parse_json_data")
+    monkeypatch.delattr(scoring_server, "_parse_json_data")
+    assert not compat.check_serving_input_in_memory(None, None, "{}")
+
+
+@pytest.mark.parametrize(
+    "features",
+    [
+        np.arange(70_000 * 3, dtype=np.float32).reshape(70_000, 3),  # more values than hashed
+        np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4),  # fewer; images
+        np.arange(40_000, dtype=np.float64).reshape(200, 200)[:, ::2],  # not contiguous
+    ],
+)
+def test_the_numpy_digest_is_mlflows(features: np.ndarray) -> None:
+    from mlflow.data.digest_utils import compute_numpy_digest
+
+    targets = np.arange(len(features)) % 7
+    assert compat.numpy_digest(features, targets) == compute_numpy_digest(features, targets)
+    assert from_numpy(features, targets=targets).digest == compat.numpy_digest(features, targets)
+
+
 def test_the_process_tracking_uri_is_restored_exactly(tmp_path: Path) -> None:
     utils = mlflow.tracking._tracking_service.utils
     assert hasattr(utils, "_tracking_uri")

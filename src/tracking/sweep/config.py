@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tracking.devices import gpu_list
 from tracking.errors import ConfigError
 from tracking.params import check, param
 
@@ -77,6 +78,10 @@ class SweepConfig:
     trials_per_process: int = param(
         20, "a worker is replaced by a fresh process after N trials, 0 = never", at_least=0
     )
+    gpus: str = param(
+        "", "GPUs the workers take round-robin (CUDA_VISIBLE_DEVICES ids), '' = all visible",
+        example="0,1",
+    )  # fmt: skip
     # faults: a killed worker's trial is failed after grace_period and retried from its backup
     heartbeat_interval: int = param(
         60, "seconds between a running trial's heartbeats (any storage)", at_least=1
@@ -132,6 +137,15 @@ def validate_sweep(sweep: SweepConfig) -> None:
             f"must be at least twice heartbeat_interval={s.heartbeat_interval} (optuna#5470)",
             f"pass e.g. -P grace_period={5 * s.heartbeat_interval}",
         )
+    try:
+        gpu_list(s.gpus)
+    except ValueError as error:
+        raise ConfigError(
+            "gpus",
+            s.gpus,
+            f"is not a list of GPU numbers or UUIDs: {error}",
+            "pass e.g. -P gpus=0,1",
+        ) from None
     if not s.backup_dir.strip():
         raise ConfigError(
             "backup_dir", s.backup_dir, "must not be empty", "e.g. -P backup_dir=.backups"

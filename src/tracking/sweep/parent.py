@@ -29,15 +29,28 @@ def find_or_create_parent(
 ) -> str:
     """The study's parent run (reopened as RUNNING), created once per study."""
     settings = " ".join(f"{k}={v}" for k, v in _sweep_params(sweep).items())
-    return open_parent(tracker, study, {**base.as_params(), **_sweep_params(sweep)}, settings)
+    interval = base.system_metrics_interval if base.system_metrics else None
+    params = {**base.as_params(), **_sweep_params(sweep)}
+    return open_parent(tracker, study, params, settings, system_metrics_interval=interval)
 
 
 def open_parent(
-    tracker: Tracker, study: optuna.Study, params: Mapping[str, Any], settings: str
+    tracker: Tracker,
+    study: optuna.Study,
+    params: Mapping[str, Any],
+    settings: str,
+    *,
+    system_metrics_interval: float | None = None,
 ) -> str:
     """The study's parent run (reopened as RUNNING), created once per study with ``params``;
-    ``settings`` (this invocation's, which may differ from the first's) go in a tag."""
+    ``settings`` (this invocation's, which may differ from the first's) go in a tag. With
+    ``system_metrics_interval`` (seconds), this process samples the machine into it."""
     run_id = _existing_parent(tracker, study)
+    resumed = run_id is not None
+    # A parent already RUNNING has another supervisor (another machine's): it samples there.
+    sample = system_metrics_interval is not None and (
+        run_id is None or tracker.run_status(run_id) != "RUNNING"
+    )
     if run_id is None:
         tags = {T.SWEEP_ROLE: "parent", T.OPTUNA_STUDY_NAME: study.study_name}
         # first invocation under `mlflow run`: its run becomes the parent
@@ -58,6 +71,9 @@ def open_parent(
             len(study.trials),
             run_id,
         )
+    if sample:  # this supervisor's machine, until the parent run ends (Tracker.end_run)
+        assert system_metrics_interval is not None
+        tracker.log_system_metrics(run_id, system_metrics_interval, resume=resumed)
     # Params cannot change once logged; this invocation's settings (n_trials...) may.
     tracker.set_tags(run_id, {T.SWEEP_LAST_INVOCATION: settings})
     return run_id

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from tracking.config import TrainConfig
 from tracking.data import load_dataset
+from tracking.devices import visible_gpus, worker_gpu_env
 from tracking.errors import WorkerRefused
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.objective import Objective
@@ -147,8 +148,12 @@ def run_workers(run: StudyRun, processes: WorkerProcesses, deadline: Deadline) -
         parent = run.parent_run_id
         return WorkerSpec(asdict(run.base), sweep_now, index, parent, quota, os.getpid()).to_json()
 
+    gpus = visible_gpus(sweep.gpus)  # worker i gets gpus[i % len(gpus)]; none: env unchanged
+
     def start(index: int) -> _Worker:
-        return _Worker(index, processes.command, env, spec(index))
+        return _Worker(
+            index, processes.command, {**env, **worker_gpu_env(index, gpus)}, spec(index)
+        )
 
     def needed() -> bool:
         return remaining(study, sweep) > 0 and not deadline.passed()
