@@ -87,7 +87,7 @@ def setup() -> None:
     for handler in logging.getLogger().handlers:  # no password in any log line
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
-    for noisy in ("alembic", "mlflow.store", "urllib3", "absl", "h5py"):
+    for noisy in ("alembic", "mlflow.store", "mlflow.system_metrics", "urllib3", "absl", "h5py"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # TensorFlow's "triggered tf.function retracing" warnings concern its internals (the
     # signature check of log_model predicts on 5 rows), not anything a user can change.
@@ -100,10 +100,11 @@ def import_tensorflow() -> None:
     loads a logged model (``tracking.keras_rows``, shipped with it). GPU memory is then taken
     as needed (``tracking.devices.use_memory_growth``)."""
     from tracking.devices import use_memory_growth
-    from tracking.keras_rows import import_tensorflow_quietly
+    from tracking.keras_rows import import_tensorflow_quietly, tensorflow_notices_filtered
 
     import_tensorflow_quietly()
-    use_memory_growth()  # several processes can share a GPU
+    with tensorflow_notices_filtered():  # listing the devices prints more of them
+        use_memory_growth()  # several processes can share a GPU
 
 
 def import_roots() -> list[str]:

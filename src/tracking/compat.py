@@ -30,15 +30,17 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Dataset as DatasetEntity
 from mlflow.entities import RunStatus
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -186,11 +188,22 @@ def start_fit_at(model: keras.Model, epoch: int) -> None:
     model.stop_training = True
 
 
-# The attributes on_train_begin resets: what a resumed callback must get back.
+# The attributes on_train_begin resets: what a resumed callback must get back, by class name
+# (Keras is imported where a callback is, so that importing this module does not load
+# TensorFlow before the entry points import it without its start-up notices).
 CALLBACK_STATE = {
-    keras.callbacks.EarlyStopping: ("wait", "stopped_epoch", "best", "best_epoch", "best_weights"),
-    keras.callbacks.ReduceLROnPlateau: ("wait", "cooldown_counter", "best"),
+    "EarlyStopping": ("wait", "stopped_epoch", "best", "best_epoch", "best_weights"),
+    "ReduceLROnPlateau": ("wait", "cooldown_counter", "best"),
 }
+
+
+def _callback_kind(callback: Any) -> str | None:
+    import keras
+
+    for name in CALLBACK_STATE:
+        if isinstance(callback, getattr(keras.callbacks, name)):
+            return name
+    return None
 
 
 class KerasCallbackState:
@@ -199,7 +212,8 @@ class KerasCallbackState:
 
     def __init__(self, callback: keras.callbacks.Callback) -> None:
         self.callback = callback
-        kind = next(k for k in CALLBACK_STATE if isinstance(callback, k))
+        kind = _callback_kind(callback)
+        assert kind is not None, f"{type(callback)} has no known state"
         self.names = CALLBACK_STATE[kind]
         self._warned = False
 
@@ -218,7 +232,7 @@ class KerasCallbackState:
 
 
 def has_keras_state(callback: Any) -> bool:
-    return isinstance(callback, tuple(CALLBACK_STATE))
+    return _callback_kind(callback) is not None
 
 
 def _plain(name: str, value: Any) -> Any:

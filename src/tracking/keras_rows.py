@@ -25,11 +25,13 @@ What it returns: a classifier, the class of each row as the training labels had 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -210,12 +212,20 @@ def import_tensorflow_quietly() -> None:
     if "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with tensorflow_notices_filtered():
+        import tensorflow  # noqa: F401
+
+
+@contextlib.contextmanager
+def tensorflow_notices_filtered() -> Iterator[None]:
+    """Within the block, TensorFlow's C++ start-up notices (printed when it first loads or
+    lists its devices) are filtered out of stderr (fd 2); every other line is passed on after."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)

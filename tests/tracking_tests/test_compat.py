@@ -171,8 +171,8 @@ def test_fit_starts_where_it_is_told() -> None:
 
 
 @pytest.mark.parametrize("kind", list(compat.CALLBACK_STATE))
-def test_keras_callbacks_hold_the_counters_a_resume_restores(kind: type) -> None:
-    callback = kind(monitor="val_loss", patience=3)
+def test_keras_callbacks_hold_the_counters_a_resume_restores(kind: str) -> None:
+    callback = getattr(keras.callbacks, kind)(monitor="val_loss", patience=3)
     callback.set_model(_model())
     callback.on_train_begin()
     missing = [n for n in compat.CALLBACK_STATE[kind] if not hasattr(callback, n)]
