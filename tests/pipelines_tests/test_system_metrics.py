@@ -72,7 +72,10 @@ def test_system_metrics_off_logs_none(capsys: pytest.CaptureFixture[str]) -> Non
 def test_a_sweep_trial_and_its_parent_show_the_machine(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # restored after the test
+    # sweep.main sets it in this process (worker 0's GPU): the test restores it as it was, unset
+    # included (delenv of an unset variable would record nothing to restore).
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     argv = [
         *TINY, *OFTEN, "--epochs-min", "2", "--epochs-max", "2", "--n-trials", "1",
         "--refit", "false", "--registered-model-name", "", "--workers", "1",
