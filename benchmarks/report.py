@@ -130,7 +130,7 @@ def sweep_quality(r: dict[str, Any]) -> tuple[str, str, str, str]:
     m, met = r["medians"], r["met"]
     gain, share_none = m["champion_over_single_points"], m["epochs_share_of_none"]
     epochs = (
-        f"{100 * share_none:.0f} % of `pruner=none`'s epochs ({m['epochs_share_of_none_seeds']} "
+        f"{100 * share_none:.1f} % of `pruner=none`'s epochs ({m['epochs_share_of_none_seeds']} "
         "seed(s) measured)"
         if share_none is not None
         else "`pruner=none` not measured"
