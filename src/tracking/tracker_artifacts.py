@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -60,8 +61,22 @@ class ArtifactsDoor:
                 plt.close(figure)
 
     def log_dataset_inputs(self, run_id: str, dataset: Dataset) -> None:
-        """The three splits as dataset inputs (context training / validation / testing)."""
-        self.client.log_inputs(run_id, datasets=self._dataset_inputs(dataset))
+        """The three splits as dataset inputs (context training / validation / testing).
+
+        The store creates a dataset the first time an experiment sees its digest, and the check
+        and the insert are not one transaction: two workers logging the same data at the same
+        instant make one of them fail on the unique key. Its retry finds the dataset there."""
+        inputs = self._dataset_inputs(dataset)
+        for attempt in range(3):
+            try:
+                self.client.log_inputs(run_id, datasets=inputs)
+                return
+            except MlflowException as error:
+                text = str(error).lower()
+                duplicate = "unique" in text or "duplicate key" in text
+                if not duplicate or attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def _dataset_inputs(self, dataset: Dataset) -> list[DatasetInput]:
         """The inputs of ``dataset``, described once: every trial of a sweep trains on the
