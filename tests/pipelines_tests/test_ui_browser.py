@@ -131,14 +131,18 @@ def test_run_page_charts_every_metric(ui: UI) -> None:
         if len(ui.client.get_metric_history(run.info.run_id, key)) > 1
     ]
     assert set(PER_EPOCH) <= set(per_epoch)
+    # MLflow's system metrics (system/...) have a tab of their own; the model's are charted here:
     # a line chart per per-epoch metric, legend "<run name> (<metric>)", x axis "Step"
-    expected = [run.info.run_name, "Model metrics", f"Model metrics ({len(run.data.metrics)})"]
+    model = sorted(k for k in run.data.metrics if not k.startswith("system/"))
+    system = sorted(k for k in run.data.metrics if k.startswith("system/"))
+    assert "system/cpu_utilization_percentage" in system  # what the machine did, sampled
+    expected = [run.info.run_name, "Model metrics", f"Model metrics ({len(model)})"]
     expected += [f"{run.info.run_name} ({key})" for key in per_epoch]
-    expected += sorted(run.data.metrics)  # every metric has a chart titled by its key
+    expected += model  # every metric has a chart titled by its key
     # The chart grid is virtualized (only charts in the viewport are rendered): a window tall
     # enough for every row (3 charts of ~380 px a row at 1400 px wide) renders all of them, in
     # the DOM and in the screenshot.
-    rows = math.ceil(len(run.data.metrics) / 3)
+    rows = math.ceil(len(model) / 3)
     page = browser.look(
         ui.run_url(run, "model-metrics"),
         expected,
@@ -146,7 +150,17 @@ def test_run_page_charts_every_metric(ui: UI) -> None:
         window=(1400, 400 + 380 * rows),
     )
     assert_shows(page, expected)
-    assert page.dom.count("js-plotly-plot") >= len(run.data.metrics)
+    assert page.dom.count("js-plotly-plot") >= len(model)
+    # The System metrics tab charts the machine's use during the run (CPU, memory, ...).
+    expected = [f"System metrics ({len(system)})", *(k.removeprefix("system/") for k in system)]
+    rows = math.ceil(len(system) / 3)
+    page = browser.look(
+        ui.run_url(run, "system-metrics"),
+        expected,
+        screenshot=ui.shots / "a-run-system-metrics.png",
+        window=(1400, 400 + 380 * rows),
+    )
+    assert_shows(page, expected)
 
 
 def test_run_artifacts_tab_lists_and_previews_the_plots(ui: UI) -> None:
