@@ -63,6 +63,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def listening(port: int) -> bool:
+    """Something accepts connections on 127.0.0.1:``port`` (a server started by a test)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
 def project_env(tracking_uri: str) -> dict[str, str]:
     """The environment a user has with the project's venv activated, tracking into a store."""
     return {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import NamedTuple
 
 import pytest
 
-from tests.browser import BIN, REPO, free_port, project_env, serve
+from tests.browser import BIN, REPO, free_port, listening, project_env, serve
 from tests.helpers import wait_until
 
 TRAIN = [
@@ -124,14 +123,6 @@ def _run(module: str, args: list[str], env: dict[str, str], cwd: Path) -> tuple[
     return done.returncode, done.stdout + done.stderr, time.monotonic() - started
 
 
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
-
 def _admin_client(team: Team, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     from mlflow import MlflowClient
 
@@ -195,7 +186,7 @@ def test_a_team_server_with_basic_auth(
             cwd=tmp_path, env=_as(team, None), stdout=proxy_out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        wait_until(lambda: _listening(port), 120, "the storage proxy to listen")
+        wait_until(lambda: listening(port), 120, "the storage proxy to listen")
         params = [f"-P{p}" for p in (*RECIPE, f"storage=grpc://127.0.0.1:{port}")]
         done = subprocess.run(
             [sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "sweep",

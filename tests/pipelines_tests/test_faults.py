@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from tests.browser import free_port, project_env, serve
+from tests.browser import free_port, listening, project_env, serve
 from tests.helpers import mlflow_run, wait_until
 
 BIN = Path(sys.executable).parent
@@ -45,14 +44,6 @@ TRAIN = [
 
 def _steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run_id, key))
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        return True
-    except OSError:
-        return False
 
 
 def _reported(storage: str | optuna.storages.BaseStorage, number: int = 0) -> int:
@@ -319,7 +310,7 @@ def test_a_worker_killed_through_the_grpc_proxy_is_retried_in_the_same_run(
     command = [sys.executable, "-m", "pipelines.sweep", *SWEEP,
                "--storage", f"grpc://127.0.0.1:{port}"]  # fmt: skip
     try:
-        wait_until(lambda: _listening(port), 120, "the proxy to listen")  # tables created
+        wait_until(lambda: listening(port), 120, "the proxy to listen")  # tables created
         reader = optuna.storages.RDBStorage(database)  # one connection pool for every look
         first = _start(command, tmp_path, env)
         wait_until(lambda: _reported(reader) >= 5, 300, "trial 0 to report 5 epochs")
