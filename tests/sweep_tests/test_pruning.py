@@ -120,15 +120,15 @@ def test_patient_lets_an_improving_trial_run_until_it_stalls() -> None:
 def test_default_percentile_finishes_4_startup_trials_then_keeps_the_best_quarter() -> None:
     default = SweepConfig()
     assert (default.pruner, default.prune_startup_trials, default.prune_warmup_epochs) == (
-        "percentile", 4, 1,
+        "percentile", 4, 0,
     )  # fmt: skip
     startup = [[value + 0.1 * i for value in GOOD] for i in range(4)]  # each worse than before
     better = [value - 0.05 for value in GOOD]
     near = [value + 0.05 for value in GOOD]  # better than the median, not in the best quarter
     pruned = _pruned_steps(make_pruner(default), [*startup, BAD, better, near])
-    # The 4 start-up trials finish however bad; then a bad trial stops at epoch 2 (step 1,
-    # after the warm-up epoch), a better one goes on, and one in the second quarter stops too.
-    assert pruned == [None, None, None, None, 1, None, 1]
+    # The 4 start-up trials finish however bad; then a bad trial stops at epoch 1 (step 0: no
+    # warm-up), a better one goes on, and one in the second quarter stops too.
+    assert pruned == [None, None, None, None, 0, None, 0]
     # The median rule, with the same start-up and warm-up, would have kept the last one going.
     median = make_pruner(dataclasses.replace(default, pruner="median"))
     assert _pruned_steps(median, [*startup, BAD, better, near])[-1] is None

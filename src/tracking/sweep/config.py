@@ -44,7 +44,7 @@ class SweepConfig:
         4, "percentile/median/patient: complete trials before pruning starts", at_least=0
     )
     prune_warmup_epochs: int = param(
-        1, "percentile/median/patient: epochs of a trial before it can be pruned", at_least=0
+        0, "percentile/median/patient: epochs of a trial before it can be pruned", at_least=0
     )
     prune_patience: int = param(
         2, "patient: epochs without improvement before the median rule", at_least=0
