@@ -211,6 +211,12 @@ def cnn(r: dict[str, Any]) -> tuple[str, str, str, str]:
         f"{r['cpus']} CPUs ({r['epochs_trained']} epochs, best {r['best_epoch']}, "
         f"{r['diagnosis']})"
     )
+    if sweep := r.get("sweep"):
+        states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(sweep["states"].items()))
+        measured += (
+            f"; a sweep of its own parameters ({sum(sweep['states'].values())} trials: {states}) "
+            f"promoted {_pct(sweep['champion_test_accuracy'])} in {sweep['minutes']:.0f} min"
+        )
     target = f">= {100 * r['targets']['test_accuracy_at_least']:.2f} %"
     return "Your own model: a CNN", measured, target, _met(r["targets"]["met"])
 

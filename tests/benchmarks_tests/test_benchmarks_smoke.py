@@ -48,7 +48,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
         bench("hyperband.py", out / "hyperband.json", "--pruning-result", str(out / "pruning.json"))
     bench("champion.py", out / "champion.json", "--trials", "2", "--timeout-minutes", "5")
     bench("sweep_quality.py", out / "sweep_quality.json", "--trials", "2", "--seeds", "0")
-    bench("cnn.py", out / "cnn.json", "--filters", "4")
+    bench("cnn.py", out / "cnn.json", "--filters", "4", "--sweep-trials", "2")
     return out
 
 
@@ -126,13 +126,21 @@ def test_sweep_quality_compares_the_default_sweep_with_a_single_run_beside_it(
     assert r["medians"]["n_seeds"] == 1 and set(r["met"]) >= {"champion_met", "epochs_met"}
 
 
-def test_cnn_trains_the_example_model_on_images_once(results: Path) -> None:
+def test_cnn_trains_the_example_model_on_images_once_then_sweeps_it(results: Path) -> None:
     r = load(results, "cnn")
     assert r["model"] == "examples/cnn.py:build" and r["params"] == {"filters": 4}
     assert r["train_flags"][:2] == ["--input-shape", "image"]
     assert 0 < r["test_accuracy"] <= 1 and 0 < r["fit_minutes"] < r["minutes"]
     assert r["epochs_trained"] == 1 and r["best_epoch"] == 1
     assert r["targets"]["met"] == (r["test_accuracy"] >= 0.99)
+    # Then a sweep of its own parameters beside the built-in ones, a champion promoted.
+    sweep = r["sweep"]
+    assert sweep["flags"][sweep["flags"].index("--search-space") + 1] == "examples/cnn_space.yaml"
+    assert sum(sweep["states"].values()) == 2 and len(sweep["trials"]) == 2
+    assert {"filters", "kernel_size", "dense_units", "learning_rate"} <= set(
+        sweep["trials"][1]["params"]
+    )
+    assert 0 < sweep["champion_test_accuracy"] <= 1 and sweep["minutes"] > 0
 
 
 def test_report_renders_a_row_per_result_between_the_markers(results: Path) -> None:
