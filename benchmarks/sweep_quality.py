@@ -81,10 +81,13 @@ def main() -> int:
     parser.add_argument("--none-seeds", type=int, default=1, help="pruner=none for N seeds")
     parser.add_argument("--trials", type=int, default=20, help="n_trials (the sweep's default)")
     parser.add_argument("--merge", nargs="+", type=Path, help="combine these results' seeds")
+    parser.add_argument(
+        "--none-from", type=Path, help="with --merge: pruner=none of the seeds this result ran"
+    )
     parser.add_argument("sweep_args", nargs="*", help="more pipelines.sweep flags, after --")
     args = parser.parse_args()
     if args.merge:
-        return merge(args.merge, args.out or RESULTS / "sweep_quality.json")
+        return merge(args.merge, args.out or RESULTS / "sweep_quality.json", args.none_from)
     seeds = [int(s) for s in args.seeds.split(",")]
     train_flags = sweep_flags(args)
     if args.epochs:  # small settings: every run this many epochs
@@ -126,9 +129,16 @@ def main() -> int:
     return 0
 
 
-def merge(paths: list[Path], out: Path) -> int:
-    """One result from several invocations' results: their seeds, the medians recomputed."""
+def merge(paths: list[Path], out: Path, none_from: Path | None = None) -> int:
+    """One result from several invocations' results: their seeds, the medians recomputed.
+
+    ``none_from``: a result whose ``pruner=none`` studies are taken for the seeds that have
+    none, when only the pruner's own settings changed since: a ``pruner=none`` study does not
+    depend on them (same sampler seed, same space, no pruning), so it is not run again. The
+    sweep flags must match."""
     results = [json.loads(p.read_text()) for p in paths]
+    if none_from is not None:
+        _take_pruner_none(results, json.loads(none_from.read_text()), none_from.name)
     merged = {**results[0], "seeds": {}, "merged_from": [
         {"file": p.name, "seeds": list(r["seeds"]), "finished": r.get("finished")}
         for p, r in zip(paths, results, strict=True)
@@ -147,6 +157,21 @@ def merge(paths: list[Path], out: Path) -> int:
     out.write_text(json.dumps(merged, indent=2, default=float) + "\n")
     print(f"wrote {out}: seeds {', '.join(merged['seeds'])}", flush=True)
     return 0
+
+
+def _take_pruner_none(results: list[dict[str, Any]], earlier: dict[str, Any], name: str) -> None:
+    for result in results:
+        if result["sweep_flags"] != earlier["sweep_flags"]:
+            raise SystemExit(f"--none-from {name}: other sweep flags than {result['sweep_flags']}")
+        for seed, entry in result["seeds"].items():
+            none = earlier["seeds"].get(seed, {}).get("pruner_none")
+            if none is None or "pruner_none" in entry:
+                continue
+            entry["pruner_none"] = {
+                **none,
+                "epochs_share": entry["sweep"]["epochs_trained"] / max(none["epochs_trained"], 1),
+                "measured_by": f"{name}, finished {earlier.get('finished')}",
+            }
 
 
 def _medians(seeds: dict[str, Any]) -> dict[str, Any]:

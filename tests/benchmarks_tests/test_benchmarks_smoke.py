@@ -126,6 +126,36 @@ def test_sweep_quality_compares_the_default_sweep_with_a_single_run_beside_it(
     assert r["medians"]["n_seeds"] == 1 and set(r["met"]) >= {"champion_met", "epochs_met"}
 
 
+def test_sweep_quality_takes_pruner_none_from_an_earlier_result_with_the_same_flags(
+    results: Path, tmp_path: Path
+) -> None:
+    earlier = results / "sweep_quality.json"
+    r = json.loads(earlier.read_text())
+    for entry in r["seeds"].values():  # a later invocation that ran no pruner=none
+        del entry["pruner_none"]
+        entry["sweep"]["epochs_trained"] += 1
+    later = tmp_path / "later.json"
+    later.write_text(json.dumps(r))
+
+    def merge(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, str(BENCH / "sweep_quality.py"), "--merge", str(later), *args]
+        return subprocess.run(command, capture_output=True, text=True)
+
+    done = merge("--none-from", str(earlier), "--out", str(tmp_path / "merged.json"))
+    assert done.returncode == 0, done.stderr
+    merged = json.loads((tmp_path / "merged.json").read_text())
+    (entry,) = merged["seeds"].values()
+    none = entry["pruner_none"]
+    assert none["epochs_share"] == entry["sweep"]["epochs_trained"] / none["epochs_trained"]
+    assert none["measured_by"].startswith("sweep_quality.json, finished ")
+    assert merged["medians"]["epochs_share_of_none"] == none["epochs_share"]
+    # Another sweep's pruner=none is not taken.
+    r["sweep_flags"] = [*r["sweep_flags"], "--epochs-max", "9"]
+    later.write_text(json.dumps(r))
+    refused = merge("--none-from", str(earlier), "--out", str(tmp_path / "refused.json"))
+    assert refused.returncode != 0 and "other sweep flags" in refused.stderr
+
+
 def test_cnn_trains_the_example_model_on_images_once_then_sweeps_it(results: Path) -> None:
     r = load(results, "cnn")
     assert r["model"] == "examples/cnn.py:build" and r["params"] == {"filters": 4}
