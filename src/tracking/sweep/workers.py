@@ -207,7 +207,13 @@ def run_worker(spec: WorkerSpec, *, tracker: Tracker) -> int:
     dataset = load_dataset(base)
     objective = Objective(base, sweep, dataset, tracker=tracker, parent_run_id=spec.parent_run_id)
     timeout = sweep.timeout or None  # what is left of the study's timeout (WorkerSpec)
-    optimize(study, objective, sweep, max_trials=spec.max_trials, timeout=timeout,
+    # Counted now, after the seconds a worker takes to start: meanwhile the other workers may
+    # have started the study's last trials (MaxTrialsCallback only counts after a trial).
+    left = remaining(study, sweep)
+    if not left:
+        return 0
+    cap = left if spec.max_trials is None else min(spec.max_trials, left)
+    optimize(study, objective, sweep, max_trials=cap, timeout=timeout,
              label=f"worker {spec.worker}: ")  # fmt: skip
     quota_reached = spec.max_trials is not None and objective.trials_run >= spec.max_trials
     return RECYCLE if quota_reached and remaining(study, sweep) > 0 else 0
