@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
@@ -229,7 +230,9 @@ def test_resuming_with_another_monitor_is_refused(capsys: pytest.CaptureFixture)
     optuna.create_study(study_name="s", storage="sqlite:///optuna.db").set_user_attr(
         "monitor", "val_loss"
     )
+    started = time.monotonic()
     assert main([*FAST, "--study-name", "s", "--monitor", "val_accuracy"]) == 2
+    assert time.monotonic() - started < 60  # at once: not after waiting for a parent run
     assert capsys.readouterr().err.startswith("error: monitor='val_accuracy' differs")
     assert len(_study("s").trials) == 0
 

@@ -98,15 +98,10 @@ def open_study(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([base.monitor])  # optuna-dashboard names the objective
     else:
+        if "monitor" in study.user_attrs:  # refused at once, not after waiting for a parent run
+            _same_monitor(study, base, sweep)
         _wait_for_creator(study)
-        known = study.user_attrs.get("monitor")
-        if known != base.monitor or study.direction.name.lower() != direction(base.monitor):
-            raise ConfigError(
-                "monitor",
-                base.monitor,
-                f"differs from the objective of existing study {sweep.study_name!r} ({known})",
-                f"pass -P monitor={known} to resume it, or a new -P study_name",
-            )
+        _same_monitor(study, base, sweep)
     parent = find_or_create_parent(tracker, study, base, sweep)
     return StudyRun(tracker, study, base, sweep, parent)
 
@@ -137,6 +132,17 @@ def enqueued_base(base: TrainConfig, sweep: SweepConfig) -> dict[str, Any]:
         if entry.distribution != "constant":
             wanted[entry.name] = entry.base_value(given.get(entry.name))
     return wanted
+
+
+def _same_monitor(study: optuna.Study, base: TrainConfig, sweep: SweepConfig) -> None:
+    known = study.user_attrs.get("monitor")
+    if known != base.monitor or study.direction.name.lower() != direction(base.monitor):
+        raise ConfigError(
+            "monitor",
+            base.monitor,
+            f"differs from the objective of existing study {sweep.study_name!r} ({known})",
+            f"pass -P monitor={known} to resume it, or a new -P study_name",
+        )
 
 
 def _wait_for_creator(study: optuna.Study) -> None:
