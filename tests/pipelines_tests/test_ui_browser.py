@@ -139,28 +139,25 @@ def test_run_page_charts_every_metric(ui: UI) -> None:
     expected = [run.info.run_name, "Model metrics", f"Model metrics ({len(model)})"]
     expected += [f"{run.info.run_name} ({key})" for key in per_epoch]
     expected += model  # every metric has a chart titled by its key
-    # The chart grid is virtualized (only charts in the viewport are rendered): a window tall
-    # enough for every row (3 charts of ~380 px a row at 1400 px wide) renders all of them, in
-    # the DOM and in the screenshot.
-    rows = math.ceil(len(model) / 3)
-    page = browser.look(
-        ui.run_url(run, "model-metrics"),
-        expected,
-        screenshot=ui.shots / "a-run-model-metrics.png",
-        window=(1400, 400 + 380 * rows),
-    )
-    assert_shows(page, expected)
+
+    def charts_tab(tab: str, expected: list[str], charts: int) -> browser.Page:
+        # The chart grid is virtualized (only charts in the viewport are rendered): a window
+        # tall enough for every row (3 charts of ~380 px a row at 1400 px wide) renders all of
+        # them, in the DOM and in the screenshot.
+        page = browser.look(
+            ui.run_url(run, tab),
+            expected,
+            screenshot=ui.shots / f"a-run-{tab}.png",
+            window=(1400, 400 + 380 * math.ceil(charts / 3)),
+        )
+        assert_shows(page, expected)
+        return page
+
+    page = charts_tab("model-metrics", expected, len(model))
     assert page.dom.count("js-plotly-plot") >= len(model)
     # The System metrics tab charts the machine's use during the run (CPU, memory, ...).
     expected = [f"System metrics ({len(system)})", *(k.removeprefix("system/") for k in system)]
-    rows = math.ceil(len(system) / 3)
-    page = browser.look(
-        ui.run_url(run, "system-metrics"),
-        expected,
-        screenshot=ui.shots / "a-run-system-metrics.png",
-        window=(1400, 400 + 380 * rows),
-    )
-    assert_shows(page, expected)
+    charts_tab("system-metrics", expected, len(system))
 
 
 def test_run_artifacts_tab_lists_and_previews_the_plots(ui: UI) -> None:
