@@ -54,13 +54,18 @@ def overhead(r: dict[str, Any]) -> tuple[str, str, str, str]:
         )
     if "system_metrics_interval" in r:
         measured += f"; system metrics on (every {r['system_metrics_interval']:g} s)"
+    rounds = [p["tracked_over_bare"] for p in r.get("per_round_ratios", [])]
+    if len(rounds) > 1:
+        measured += f"; per round {min(rounds):.2f}-{max(rounds):.2f}x"
     if "load_average" in r:
         load = r["load_average"]
         measured += f"; load average {load['start']:.1f} at the start, {load['end']:.1f} at the end"
+    if r.get("cpu"):
+        measured += f"; {r['cpus']}-core {r['cpu']}"
     met = r["targets"]["tracked_over_bare_met"] and r["targets"]["tracked_faster_than_autolog_met"]
     bound = r["targets"]["tracked_over_bare_at_most"]
     target = f"`train()` <= {bound:.2f}x bare, faster than autolog"
-    return "Tracking overhead", measured, target, f"{_met(met)} (noisy machine: see the notes)"
+    return "Tracking overhead", measured, target, _met(met) + ("" if met else " (see the notes)")
 
 
 def default_mark(pruner: str) -> str:
