@@ -72,6 +72,20 @@ def listening(port: int) -> bool:
         return False
 
 
+def mlflow_server(backend: str, artifacts: Path, *options: str) -> Callable[[int], list[str]]:
+    """``mlflow server`` on a loopback port, one worker, for ``serve``: ``backend`` its store,
+    ``artifacts`` its ``--artifacts-destination``, ``options`` more (``--app-name basic-auth``)."""
+
+    def command(port: int) -> list[str]:
+        return [
+            *(str(BIN / "mlflow"), "server", *options, "--backend-store-uri", backend),
+            *("--artifacts-destination", str(artifacts)),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+        ]
+
+    return command
+
+
 def project_env(tracking_uri: str) -> dict[str, str]:
     """The environment a user has with the project's venv activated, tracking into a store."""
     return {

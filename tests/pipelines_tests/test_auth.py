@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import pytest
 
-from tests.browser import BIN, REPO, free_port, listening, project_env, serve
+from tests.browser import REPO, free_port, listening, mlflow_server, project_env, serve
 from tests.helpers import wait_until
 
 TRAIN = [
@@ -67,22 +67,7 @@ def team(tmp_path: Path) -> Iterator[Team]:
     backend, artifacts = tmp_path / "server.db", tmp_path / "artifacts"
     with serve(
         "mlflow-auth-server",
-        lambda port: [
-            str(BIN / "mlflow"),
-            "server",
-            "--app-name",
-            "basic-auth",
-            "--backend-store-uri",
-            f"sqlite:///{backend}",
-            "--artifacts-destination",
-            str(artifacts),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],  # fmt: skip
+        mlflow_server(f"sqlite:///{backend}", artifacts, "--app-name", "basic-auth"),
         health="/health",
         cwd=tmp_path,
         env=env,

@@ -21,7 +21,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from tests.browser import free_port, listening, project_env, serve
+from tests.browser import free_port, listening, mlflow_server, project_env, serve
 from tests.helpers import mlflow_run, wait_until
 
 BIN = Path(sys.executable).parent
@@ -82,20 +82,7 @@ def test_a_killed_workers_trial_continues_in_the_same_run_on_another_worker(
     storage = postgres_db()
     with serve(
         "mlflow-server",
-        lambda port: [
-            str(BIN / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path}/server.db",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],  # fmt: skip
+        mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path / "artifacts"),
         health="/health",
         cwd=tmp_path,
         env=project_env(f"sqlite:///{tmp_path}/unused.db"),

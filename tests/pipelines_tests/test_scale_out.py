@@ -15,7 +15,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from tests.browser import free_port, project_env, serve
+from tests.browser import free_port, mlflow_server, project_env, serve
 from tests.helpers import mlflow_run, wait_until
 
 BIN = Path(sys.executable).parent
@@ -31,14 +31,6 @@ def _sweep(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipelines.sweep", *TINY, *args]
 
 
-def _mlflow_server(backend: str, tmp_path: Path, port: int | None = None) -> list[str]:
-    return [
-        str(BIN / "mlflow"), "server", "--backend-store-uri", backend,
-        "--artifacts-destination", str(tmp_path / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-
-
 def _runs(client: MlflowClient) -> list:  # type: ignore[type-arg]
     return client.search_runs(["0"], max_results=1000)
 
@@ -52,7 +44,7 @@ def test_three_workers_started_at_once_on_a_fresh_postgres_database(
     server_env = project_env(f"sqlite:///{tmp_path}/unused.db")
     with serve(
         "mlflow-server",
-        lambda port: _mlflow_server(mlflow_db, tmp_path, port),
+        mlflow_server(mlflow_db, tmp_path / "artifacts"),
         health="/health",
         cwd=tmp_path,
         env=server_env,
@@ -158,7 +150,7 @@ def test_a_tracking_server_restarted_mid_run_loses_no_epoch(tmp_path: Path) -> N
 
     def start() -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
-            _mlflow_server(backend, tmp_path, port), cwd=tmp_path, env=server_env,
+            mlflow_server(backend, tmp_path / "artifacts")(port), cwd=tmp_path, env=server_env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         wait_until(lambda: _healthy(port), 120)

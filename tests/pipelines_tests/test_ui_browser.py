@@ -78,15 +78,10 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     )
     env = browser.project_env(store)
 
-    def mlflow_server(port: int) -> list[str]:
-        # Runs logged without a server keep absolute artifact URIs (<work>/mlruns/...): the
-        # server reads those directly. --artifacts-destination only serves mlflow-artifacts:/
-        # URIs, i.e. runs created through this server; it is set so nothing lands elsewhere.
-        return [
-            *(str(browser.BIN / "mlflow"), "server", "--backend-store-uri", store),
-            *("--artifacts-destination", str(work / "mlartifacts")),
-            *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-        ]
+    # Runs logged without a server keep absolute artifact URIs (<work>/mlruns/...): the server
+    # reads those directly. --artifacts-destination only serves mlflow-artifacts:/ URIs, i.e.
+    # runs created through this server; it is set so nothing lands elsewhere.
+    mlflow_server = browser.mlflow_server(store, work / "mlartifacts")
 
     def dashboard(port: int) -> list[str]:
         return [
