@@ -186,6 +186,11 @@ def model_name(config: TrainConfig) -> str:
     else as given."""
     if config.registered_model_name != AUTO:
         return config.registered_model_name
+    return data_model_name(config)
+
+
+def data_model_name(config: TrainConfig) -> str:
+    """``<data>-<model>``, what ``auto`` names after: ``mnist-mlp``, ``winequality-red-cnn``."""
     model = short_name(config.model)
     if config.dataset not in ("csv", "npz", "images"):
         return f"{config.dataset}-{model}"

@@ -17,7 +17,7 @@ from pipelines.sweep import main
 from tracking.config import TrainConfig
 from tracking.errors import Terminated
 from tracking.scoring import score_model_uri
-from tracking.sweep.config import SweepConfig
+from tracking.sweep.config import SweepConfig, named
 from tracking.sweep.study import run_sweep
 from tracking.tracker import Tracker
 
@@ -40,7 +40,7 @@ class NeverPrune(optuna.pruners.BasePruner):
         return False
 
 
-def _study(name: str = "mnist-mlp-sweep") -> optuna.Study:
+def _study(name: str = "digits-mlp-sweep") -> optuna.Study:
     return optuna.load_study(study_name=name, storage="sqlite:///optuna.db")
 
 
@@ -118,7 +118,7 @@ def test_sweep_nests_every_trial_under_one_parent_run(capsys: pytest.CaptureFixt
     }
     assert {f"summary/{name}" for name in expected} <= artifacts
     out = capsys.readouterr()
-    assert "study mnist-mlp-sweep:" in out.out and "@champion" in out.out
+    assert "study digits-mlp-sweep:" in out.out and "@champion" in out.out
 
 
 def test_always_pruned_trials_end_cleanly_without_a_model() -> None:
@@ -235,6 +235,36 @@ def test_resuming_with_another_monitor_is_refused(capsys: pytest.CaptureFixture)
     assert time.monotonic() - started < 60  # at once: not after waiting for a parent run
     assert capsys.readouterr().err.startswith("error: monitor='val_accuracy' differs")
     assert len(_study("s").trials) == 0
+
+
+@pytest.mark.parametrize(
+    ("attrs", "line"),
+    [
+        ({"data": "mnist"}, "error: dataset='digits' differs from the data of existing study 's'"),
+        ({"data": "csv:/elsewhere/wine.csv"}, "error: dataset='digits' differs from the data"),
+        ({"model": "examples/cnn.py:build"}, "error: model='tracking.model:mlp' differs from"),
+    ],
+)  # fmt: skip
+def test_resuming_with_other_data_or_another_model_is_refused(
+    attrs: dict[str, str], line: str, capsys: pytest.CaptureFixture
+) -> None:
+    study = optuna.create_study(study_name="s", storage="sqlite:///optuna.db")
+    for key, value in {"monitor": "val_loss", **attrs}.items():
+        study.set_user_attr(key, value)
+    assert main([*FAST, "--study-name", "s"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line) and "-P study_name" in err, err
+    assert len(_study("s").trials) == 0
+    assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
+
+
+def test_study_name_auto_names_the_study_after_the_data_and_the_model(repo: Path) -> None:
+    assert named(SweepConfig(), TrainConfig()).study_name == "mnist-mlp-sweep"
+    cnn = TrainConfig(dataset="digits", model=f"{repo / 'examples' / 'cnn.py'}:build")
+    assert named(SweepConfig(), cnn).study_name == "digits-cnn-sweep"
+    wine = TrainConfig(dataset="csv", data_path="data/winequality-red.csv")
+    assert named(SweepConfig(), wine).study_name == "winequality-red-mlp-sweep"
+    assert named(SweepConfig(study_name="mine"), cnn).study_name == "mine"
 
 
 def test_bad_input_is_refused_before_tensorflow_is_imported(repo: Path) -> None:

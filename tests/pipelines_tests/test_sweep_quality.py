@@ -57,7 +57,7 @@ def test_a_default_study_finishes_4_trials_first_of_them_the_base_and_draws_impo
     # The default pruner and its default settings; short trials (epochs 2 to 4) to stay fast.
     sweep = SweepConfig(n_trials=6, epochs_min=2, epochs_max=4, refit=False)
     result = run_sweep(BASE, sweep, show_progress_bar=False, tracker=Tracker())
-    study = _study(sweep.study_name)
+    study = _study(result.study_name)
     assert study.trials[0].params == enqueued_base(BASE, sweep)  # trial 0 = the defaults
     assert study.trials[0].user_attrs["base_configuration"] is True
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
@@ -107,7 +107,7 @@ def test_the_refit_trains_on_train_and_validation_rows_for_the_recommended_epoch
     sweep = SweepConfig(n_trials=2, epochs_min=3, epochs_max=6, refit=True)
     result = run_sweep(BASE, sweep, pruner=NeverPrune(), show_progress_bar=False,
                        tracker=Tracker())  # fmt: skip
-    study = _study(sweep.study_name)
+    study = _study(result.study_name)
     best_run = mlflow.get_run(study.best_trial.user_attrs["mlflow_run_id"])
     (refit,) = _runs("refit")
     assert refit.info.status == "FINISHED"

@@ -8,8 +8,9 @@ bounds below; a bound pair with min == max fixes that parameter instead of searc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from tracking.config import AUTO, TrainConfig, data_model_name
 from tracking.devices import gpu_list
 from tracking.errors import ConfigError
 from tracking.params import check, param
@@ -32,7 +33,7 @@ class SweepConfig:
     timeout: float = param(
         0.0, "stop starting trials after N s, 0 = none", at_least=0, example="3600"
     )
-    study_name: str = param("mnist-mlp-sweep", "Optuna study name")
+    study_name: str = param("auto", "Optuna study name: auto = <data>-<model>-sweep")
     storage: str = param("sqlite:///optuna.db", "Optuna storage URL")
     pruner: str = param(
         "percentile",
@@ -160,3 +161,12 @@ def validate_sweep(sweep: SweepConfig) -> None:
             "must be greater than 0 (log scale), or pass l2_min=0 and l2_max=0 for no L2",
             "pass e.g. -P l2_min=1e-6",
         )
+
+
+def named(sweep: SweepConfig, base: TrainConfig) -> SweepConfig:
+    """``sweep`` with ``study_name=auto`` resolved: ``<data>-<model>-sweep`` (``mnist-mlp-sweep``
+    by default, ``digits-cnn-sweep`` for ``-P dataset=digits -P model=examples/cnn.py:build``),
+    so a sweep of other data or another model starts a study of its own."""
+    if sweep.study_name != AUTO:
+        return sweep
+    return replace(sweep, study_name=f"{data_model_name(base)}-sweep")

@@ -14,6 +14,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -94,14 +95,16 @@ def open_study(
             study.enqueue_trial(base_params, user_attrs={"base_configuration": True})
         study.set_user_attr("monitor", base.monitor)
         study.set_user_attr("dataset", base.dataset)
+        for name, value in _data_and_model(base).items():
+            study.set_user_attr(name, value)
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([base.monitor])  # optuna-dashboard names the objective
     else:
         if "monitor" in study.user_attrs:  # refused at once, not after waiting for a parent run
-            _same_monitor(study, base, sweep)
+            _same_study(study, base, sweep)
         _wait_for_creator(study)
-        _same_monitor(study, base, sweep)
+        _same_study(study, base, sweep)
     parent = find_or_create_parent(tracker, study, base, sweep)
     return StudyRun(tracker, study, base, sweep, parent)
 
@@ -132,6 +135,40 @@ def enqueued_base(base: TrainConfig, sweep: SweepConfig) -> dict[str, Any]:
         if entry.distribution != "constant":
             wanted[entry.name] = entry.base_value(given.get(entry.name))
     return wanted
+
+
+def _data_and_model(base: TrainConfig) -> dict[str, str]:
+    """What a study's trials train on and what they train, as its user attrs record them."""
+    data = base.dataset
+    if base.data_path:  # a file or folder: the same wherever the sweep is started from
+        data = f"{base.dataset}:{Path(base.data_path).resolve()}"
+    return {"data": data, "model": base.model}
+
+
+def _same_study(study: optuna.Study, base: TrainConfig, sweep: SweepConfig) -> None:
+    """Resuming a study means the same objective on the same data with the same model: trials
+    of another are not comparable (the champion would be picked across them)."""
+    _same_monitor(study, base, sweep)
+    for name, value in _data_and_model(base).items():
+        known = study.user_attrs.get(name)  # None: a study made before these were recorded
+        if known is not None and known != value:
+            param, given = (
+                ("model", base.model) if name == "model" else _data_param(base, str(known))
+            )
+            raise ConfigError(
+                param,
+                given,
+                f"differs from the {name} of existing study {sweep.study_name!r} ({known})",
+                "pass a new -P study_name (study_name=auto names the study after the data and "
+                "the model)",
+            )
+
+
+def _data_param(base: TrainConfig, known: str) -> tuple[str, str]:
+    """The parameter to name when the data differs: data_path when only the file does."""
+    if base.data_path and known.split(":", 1)[0] == base.dataset:
+        return "data_path", base.data_path
+    return "dataset", base.dataset
 
 
 def _same_monitor(study: optuna.Study, base: TrainConfig, sweep: SweepConfig) -> None:

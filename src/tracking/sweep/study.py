@@ -22,7 +22,7 @@ from tracking.config import TrainConfig
 from tracking.data import Dataset, load_dataset
 from tracking.errors import Terminated
 from tracking.sweep.champion import Promotions, promote_winners
-from tracking.sweep.config import SweepConfig
+from tracking.sweep.config import SweepConfig, named
 from tracking.sweep.faults import end_orphan_runs
 from tracking.sweep.objective import Objective
 from tracking.sweep.opening import StudyRun, open_study
@@ -74,6 +74,7 @@ def run_sweep(
     The parent run ends here: FINISHED, KILLED on Ctrl-C or SIGTERM, FAILED on an error; it
     stays RUNNING only while other invocations still run trials of the study, for the last of
     them to end it."""
+    sweep = named(sweep, base)  # study_name=auto: <data>-<model>-sweep
     storage = storage if storage is not None else open_sweep_storage(sweep)
     data = dataset if dataset is not None else load_dataset(base)  # once for every trial
     local = in_this_process(sweep, processes)
