@@ -38,15 +38,23 @@ ui: setup           ## the MLflow UI on http://127.0.0.1:5000
 dashboard: setup    ## optuna-dashboard on http://127.0.0.1:8080
 	$(BIN)/optuna-dashboard sqlite:///optuna.db --port 8080
 
+# Tests in TEST_WORKERS processes (pytest-xdist; a test file, or the tests sharing the
+# registered models, per process: tests/conftest.py), except the slow cases marked `serial`,
+# which time real processes and signals or check that both cores are used: one at a time.
+TEST_WORKERS ?= 2
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup lint    ## what CI runs: the default suite, then the slow end-to-end cases
-	$(BIN)/python -m pytest -q
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q $(XDIST)
+	$(BIN)/python -m pytest -q -m "slow and not serial" $(XDIST)
+	$(BIN)/python -m pytest -q -m "slow and serial"
 
 test-fast: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 test-slow: setup
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m "slow and not serial" $(XDIST)
+	$(BIN)/python -m pytest -q -m "slow and serial"
 
 lint: setup
 	$(BIN)/ruff check src pipelines tests benchmarks examples

@@ -22,6 +22,17 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """For ``make test``'s ``pytest -n 2 --dist loadgroup``: a test file runs in one process
+    (its module fixtures are made once), and every test of the shared registered models
+    (fixture ``zoo``, tests/pipelines_tests/conftest.py) in one, so each is trained once."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        group = "zoo" if "zoo" in fixtures else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One SQLite store with MLflow's schema migrations applied (about 1 s), copied per test."""

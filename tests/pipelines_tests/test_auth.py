@@ -38,6 +38,9 @@ RECIPE = [
 SCORE = ["--model-uri", "models:/digits-mlp@champion", "--dataset", "digits",
          "--max-train-samples", "300"]  # fmt: skip
 
+# Real processes, signals and timings: one at a time (Makefile, `serial`).
+pytestmark = pytest.mark.serial
+
 
 class Team(NamedTuple):
     url: str

@@ -41,6 +41,9 @@ TRAIN = [
     "--registered-model-name", "",
 ]  # fmt: skip
 
+# Real processes, signals and timings: one at a time (Makefile, `serial`).
+pytestmark = pytest.mark.serial
+
 
 def _steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run_id, key))

@@ -26,6 +26,9 @@ TINY = [
 ]  # fmt: skip
 FINISHED = ("COMPLETE", "PRUNED")
 
+# Real processes, signals and timings: one at a time (Makefile, `serial`).
+pytestmark = pytest.mark.serial
+
 
 def _sweep(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipelines.sweep", *TINY, *args]

@@ -22,7 +22,8 @@ from mlflow.entities import Run
 
 from tests import browser
 
-pytestmark = pytest.mark.slow
+# Chromium's virtual time under the load of other tests: one at a time (Makefile, `serial`).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 MODEL = "digits-mlp"
 STUDY = "digits-ui-sweep"
