@@ -42,7 +42,7 @@ dashboard: setup    ## optuna-dashboard on http://127.0.0.1:8080
 # registered models, per process: tests/conftest.py), except the slow cases marked `serial`,
 # which time real processes and signals or check that both cores are used: one at a time.
 TEST_WORKERS ?= 2
-XDIST = -n $(TEST_WORKERS) --dist loadgroup
+XDIST = -n $(TEST_WORKERS) --dist loadfile
 
 test: setup lint    ## what CI runs: the default suite, then the slow end-to-end cases
 	$(BIN)/python -m pytest -q $(XDIST)

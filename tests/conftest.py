@@ -22,15 +22,26 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """For ``make test``'s ``pytest -n 2 --dist loadgroup``: a test file runs in one process
-    (its module fixtures are made once), and every test of the shared registered models
-    (fixture ``zoo``, tests/pipelines_tests/conftest.py) in one, so each is trained once."""
-    for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        group = "zoo" if "zoo" in fixtures else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+# The test files that share the registered models (fixture ``zoo``,
+# tests/pipelines_tests/conftest.py): in one process, they are trained once.
+SHARED_MODELS = ("test_clients.py", "test_clients_cli.py", "test_clients_rest.py")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """For ``make test``'s ``pytest -n 2 --dist loadfile``: a test file per process, as
+    pytest-xdist's ``loadfile`` does (its module fixtures are made once), and the files in
+    ``SHARED_MODELS`` together. (``--dist loadgroup`` and ``xdist_group`` marks group nothing
+    under pytest 9: pytest-xdist 3.8 renames ``item._nodeid``, which pytest 9 no longer reads.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            file: str = super()._split_scope(nodeid)
+            return "shared-models" if Path(file).name in SHARED_MODELS else file
+
+    return Scheduling(config, log)
 
 
 @pytest.fixture(scope="session")
