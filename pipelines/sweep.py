@@ -12,7 +12,7 @@ from tracking.data_check import check_source
 from tracking.devices import gpu_list, worker_gpu_env
 from tracking.errors import ConfigError, MonitorError
 from tracking.reach import check_tracking_uri
-from tracking.sweep.config import SweepConfig, named, validate_sweep
+from tracking.sweep.config import SweepConfig, validate_sweep
 
 
 def parse(argv: Sequence[str] | None) -> tuple[TrainConfig, SweepConfig]:
@@ -33,7 +33,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         base, sweep = parse(argv)
         validate_sweep(sweep)
         validate(base)
-        sweep = named(sweep, base)  # study_name=auto: <data>-<model>-sweep
         check_source(base)
         check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), base.model_name)
         from tracking.sweep.storage import open_sweep_storage  # Optuna + SQLAlchemy only
