@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tracking.devices import cpu_model
+from tracking.model.devices import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"

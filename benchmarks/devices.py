@@ -28,11 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tracking.config import TrainConfig  # noqa: E402
-from tracking.data import Dataset, load_dataset  # noqa: E402
-from tracking.devices import cpu_model, gpu_names, use_memory_growth  # noqa: E402
-from tracking.model import build_model  # noqa: E402
-from tracking.training import build_optimizer  # noqa: E402
+from tracking.config.train import TrainConfig  # noqa: E402
+from tracking.data.datasets import Dataset, load_dataset  # noqa: E402
+from tracking.model.build import build_model  # noqa: E402
+from tracking.model.devices import cpu_model, gpu_names, use_memory_growth  # noqa: E402
+from tracking.run.training import build_optimizer  # noqa: E402
 
 MODELS = {
     "mlp": {"model": "tracking.model:mlp"},

@@ -5,7 +5,7 @@ rate x batch size x dropout, each trained ``--epochs`` epochs without early stop
 (``--patience`` = epochs), then read at each of ``--read-at`` epochs (the first N epochs of the
 history: what an N-epoch run of the same seed logs; one N-epoch run is trained for real to
 check that, see ``prefix_check``). Every reading is labelled twice: by
-``tracking.diagnosis.diagnose`` and by ``reference_reading`` below, a crude reading written
+``tracking.report.diagnosis.diagnose`` and by ``reference_reading`` below, a crude reading written
 apart from the diagnosis's rules (no noise estimate, no smoothing windows): where the
 validation loss bottoms out, how far it comes back up by the end, and what the training loss does
 meanwhile. Writes the confusion table (rows: diagnosis, columns: reference) and the agreement.
@@ -40,7 +40,7 @@ from typing import Any
 from common import add_data_flags, write_result
 from curves import record
 
-from tracking.diagnosis import diagnose
+from tracking.report.diagnosis import diagnose
 
 LABELS = ("still_improving", "converged", "overfitting", "underfitting", "diverged")
 TARGET = 0.90
@@ -196,7 +196,7 @@ def main() -> int:
     agreement = sum(a == b for a, b in pairs) / len(pairs)
     result = {
         "n_trainings": len(runs),
-        "validation_rows": (  # as tracking.data_check counts them
+        "validation_rows": (  # as tracking.preflight.sources counts them
             math.ceil(args.validation_split * args.max_train_samples)
             if args.max_train_samples
             else None
@@ -205,7 +205,7 @@ def main() -> int:
         "read_at": read_at,
         "agreement": agreement,
         "confusion": confusion(pairs),
-        "confusion_axes": "rows: diagnosis (tracking.diagnosis); columns: reference_reading",
+        "confusion_axes": "rows: diagnosis (tracking.report.diagnosis); columns: reference_reading",
         "disagreements": [r for r in readings if r["diagnosis"] != r["reference"]],
         "readings": readings,
         "prefix_check": check,

@@ -1,10 +1,10 @@
 """Against KerasTuner Hyperband: the same search space, split and budget of total epochs.
 
 KerasTuner's ``Hyperband`` (``keras-tuner``, the ``bench`` extra) tunes the same MLP
-(``tracking.model.build_model``: the project's layers, scaling in the first layer) over the same
-space as the sweep's defaults: learning_rate log [1e-4, 1e-1], dropout [0, 0.5], l2 log
-[1e-6, 1e-2], batch_size in 32..512; on the same split (``tracking.data.load_dataset``), with
-``max_epochs`` = the most epochs one sweep trial may train (the pruned sweep's fixed epochs, or
+(``tracking.model.build.build_model``: the project's layers, scaling in the first layer) over the
+same space as the sweep's defaults: learning_rate log [1e-4, 1e-1], dropout [0, 0.5], l2 log
+[1e-6, 1e-2], batch_size in 32..512; on the same split (``tracking.data.datasets.load_dataset``),
+with ``max_epochs`` = the most epochs one sweep trial may train (the pruned sweep's fixed epochs, or
 the space's ``epochs_max``, 50, when it searched them; Hyperband picks each trial's epochs
 itself), and the objective that sweep optimises by default (``val_accuracy``). It stops
 starting trials once the epochs it has trained (every epoch of every trial, counted by a
@@ -35,9 +35,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-from tracking.config import TrainConfig  # noqa: E402
-from tracking.data import load_dataset  # noqa: E402
-from tracking.model import build_model  # noqa: E402
+from tracking.config.train import TrainConfig  # noqa: E402
+from tracking.data.datasets import load_dataset  # noqa: E402
+from tracking.model.build import build_model  # noqa: E402
 from tracking.sweep.config import SweepConfig  # noqa: E402
 
 

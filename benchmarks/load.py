@@ -22,8 +22,8 @@ its ``backup_path`` tag points at. Reported per variant:
 - runs left RUNNING in the tracking server when the last worker has exited (goal 0);
 - failed requests (goal 0): the server's answers other than 2xx, minus the ones that are the
   protocol (a 404 to a GET for something that does not exist yet; the 400 the start-up check
-  asks for, ``tracking.reach``), plus the client side: MLflow's HTTP retries, tracebacks and
-  errors in the workers' and the proxy's output;
+  asks for, ``tracking.preflight.servers``), plus the client side: MLflow's HTTP retries,
+  tracebacks and errors in the workers' and the proxy's output;
 - whether the killed trial was continued in its own run, every epoch logged once.
 
     .venv/bin/python benchmarks/load.py [--workers 4] [--trials 24] [--epochs 5]
@@ -64,7 +64,11 @@ PROTOCOL = (
     (404, "GET", ""),  # a lookup of something that does not exist (yet)
     (400, "GET", "/registered-models/alias"),  # no @champion yet (MLflow answers 400 for it)
     (400, "POST", "/registered-models/create"),  # it exists: MLflow's register_model goes on
-    (400, "POST", "/runs/create"),  # the start-up check's probes (tracking.reach): a run and
+    (
+        400,
+        "POST",
+        "/runs/create",
+    ),  # the start-up check's probes (tracking.preflight.servers): a run and
     (400, "POST", "/model-versions/create"),  # a version asked for malformed on purpose
 )
 

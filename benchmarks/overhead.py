@@ -1,17 +1,17 @@
 """Tracking overhead: bare Keras, ``train()`` logging everything, and ``mlflow.tensorflow.autolog``.
 
-Three variants on the same data, seed, model (``tracking.model.build_model``) and epochs, no
+Three variants on the same data, seed, model (``tracking.model.build.build_model``) and epochs, no
 early stopping (patience = epochs), run alternately (a, b, c, a, b, c, ...) in one process after
 an unmeasured warm-up of each, every tracked repetition into a fresh SQLite store:
 
 - (a) bare: ``model.fit`` + ``model.evaluate`` on the test split;
-- (b) tracked: ``tracking.training.train()`` in a run of ``Tracker`` (per-epoch metrics, curves,
+- (b) tracked: ``tracking.run.training.train()`` in a run of ``Tracker`` (per-epoch metrics, curves,
   diagnosis, test score and confusion matrix, logged model, dataset inputs, registry version,
   device params, and MLflow's system metrics sampled every 10 s: the defaults);
 - (c) autolog: ``mlflow.tensorflow.autolog()`` around the same bare fit + evaluate.
 
 Reports the median end-to-end seconds of each, (b)/(a) and (c)/(a), and where (b)'s time after
-``fit`` goes: timers around the steps of ``tracking/finishing.py`` ``finish`` on every tracked
+``fit`` goes: timers around the steps of ``tracking/run/finishing.py`` ``finish`` on every tracked
 repetition, and a cProfile of ``finish`` on one extra, unmeasured repetition.
 
     .venv/bin/python benchmarks/overhead.py [--repeats 5] [--epochs 10] [--dataset digits]
@@ -44,11 +44,16 @@ import keras  # noqa: E402
 import mlflow  # noqa: E402
 import mlflow.tensorflow  # noqa: E402
 
-from tracking import artifacts, finishing, registry, training  # noqa: E402
-from tracking.config import TrainConfig  # noqa: E402
-from tracking.data import Dataset, load_dataset  # noqa: E402
-from tracking.model import build_model  # noqa: E402
-from tracking.tracker import Tracker  # noqa: E402
+from tracking.config.train import TrainConfig  # noqa: E402
+from tracking.data.datasets import Dataset, load_dataset  # noqa: E402
+from tracking.door.tracker import Tracker  # noqa: E402
+from tracking.model.build import build_model  # noqa: E402
+from tracking.report import artifacts  # noqa: E402
+from tracking.run import (
+    finishing,  # noqa: E402
+    registry,  # noqa: E402
+    training,  # noqa: E402
+)
 
 VARIANTS = ("bare", "tracked", "autolog")
 # The steps of (b) timed on every repetition: (label, owner, attribute). Nested steps
@@ -73,12 +78,12 @@ PROFILED = (
     "finishing.py:log_curves",
     "artifacts.py:log_diagnosis",
     "finishing.py:score_test",
-    "model.py:predict_rows",
+    "model/build.py:predict_rows",
     "trainer.py:evaluate",
     "trainer.py:predict",
     "artifacts.py:log_confusion",
-    "tracker_artifacts.py:log_figure",
-    "tracker_models.py:log_model",
+    "door/artifacts.py:log_figure",
+    "door/models.py:log_model",
     "tensorflow/__init__.py:save_model",
     "model.py:_save_example",
     "utils.py:_validate_and_get_model_code_path",
@@ -279,7 +284,7 @@ def main() -> int:
     }
     steps = {label: statistics.median(values) for label, values in timers.seconds.items()}
     # score_test predicts the test split once and hands its plot to the curves thread
-    # (tracking/finishing.py), so its own time is the prediction and the scoring.
+    # (tracking/run/finishing.py), so its own time is the prediction and the scoring.
     steps["evaluate_and_predict"] = steps["score_test_total"]
     print("profiling one more tracked run (cProfile inside finish) ...", flush=True)
     profile = profile_finish(config, dataset, args.profile_top)

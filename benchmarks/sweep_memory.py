@@ -9,10 +9,10 @@ first two (warm-up). Run from the repository root:
         [--max-train-samples 10000] [--epochs 2] [--variants keras,keras-built,train,...]
 
 Variants:
-- ``keras``: build/fit/clear_session/gc loop, the model of ``tracking.model``, plain Keras;
+- ``keras``: build/fit/clear_session/gc loop, the model of ``tracking.model.build``, plain Keras;
 - ``keras-built``: the same, with the optimizer built before ``fit`` (``build_optimizer``);
-- ``train-unfixed``: ``tracking.training.train`` with ``build_optimizer`` made a no-op;
-- ``train``: ``tracking.training.train`` as it is.
+- ``train-unfixed``: ``tracking.run.training.train`` with ``build_optimizer`` made a no-op;
+- ``train``: ``tracking.run.training.train`` as it is.
 
 Also printed: TensorFlow ``AtomicFunction`` objects that survive each trial (a leak TensorFlow
 keeps for the life of the process). About 4 minutes by default on 2 cores. Not run by CI.
@@ -63,11 +63,11 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, list[float]
 
     import keras
 
-    from tracking import training
-    from tracking.config import TrainConfig
-    from tracking.data import load_dataset
-    from tracking.model import build_model
-    from tracking.tracker import Tracker
+    from tracking.config.train import TrainConfig
+    from tracking.data.datasets import load_dataset
+    from tracking.door.tracker import Tracker
+    from tracking.model.build import build_model
+    from tracking.run import training
 
     config = TrainConfig(
         dataset=args.dataset,

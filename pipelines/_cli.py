@@ -1,8 +1,8 @@
 """The command line of every entry point: flags from the config dataclasses, logging, errors.
 
 One ``--flag-name`` (alias ``--flag_name``) per dataclass field, typed, with the field's default
-and help (``tracking.params``). Flags that argparse cannot parse, like bad values, are reported
-in one line with exit status 2.
+and help (``tracking.config.params``). Flags that argparse cannot parse, like bad values, are
+reported in one line with exit status 2.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tracking.params import parse_bool, spec_of
-from tracking.redact import RedactingFilter, redact
+from tracking.config.params import parse_bool, spec_of
+from tracking.config.redact import RedactingFilter, redact
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -97,10 +97,10 @@ def setup() -> None:
 def import_tensorflow() -> None:
     """Import TensorFlow with its C++ start-up notices filtered out of stderr (fd 2); every
     other line it writes there is passed on unchanged, after the import. The same function
-    loads a logged model (``tracking.keras_rows``, shipped with it). GPU memory is then taken
-    as needed (``tracking.devices.use_memory_growth``)."""
-    from tracking.devices import use_memory_growth
-    from tracking.keras_rows import import_tensorflow_quietly, tensorflow_notices_filtered
+    loads a logged model (``tracking.model.keras_rows``, shipped with it). GPU memory is then taken
+    as needed (``tracking.model.devices.use_memory_growth``)."""
+    from tracking.model.devices import use_memory_growth
+    from tracking.model.keras_rows import import_tensorflow_quietly, tensorflow_notices_filtered
 
     import_tensorflow_quietly()
     with tensorflow_notices_filtered():  # listing the devices prints more of them
@@ -125,7 +125,7 @@ def raise_on_sigterm() -> None:
     """Turn the first SIGTERM into ``Terminated`` (a plain SIGTERM would leave the run RUNNING
     forever) and ignore later ones, which would cut short the ending of the run: a parent's
     death signals once per thread of the dying parent (``follow_parent``)."""
-    from tracking.errors import Terminated
+    from tracking.config.errors import Terminated
 
     def handler(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -2,9 +2,9 @@
 
 Works with any URI MLflow resolves (``models:/mnist-mlp@champion``, ``models:/mnist-mlp/3``,
 ``runs:/<id>/model``). The data flags are the training ones that pick and split the data
-(``tracking.config.DATA_FIELDS``), so the test split is the one the model was scored on when it
-was trained. The score is logged as an MLflow run, with what ``mlflow.models.evaluate`` logs
-(its standard metrics and plots for a classifier or a regressor; ``tracking.evaluation``).
+(``tracking.config.train.DATA_FIELDS``), so the test split is the one the model was scored on when
+it was trained. The score is logged as an MLflow run, with what ``mlflow.models.evaluate`` logs
+(its standard metrics and plots for a classifier or a regressor; ``tracking.run.evaluation``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import sys
 from collections.abc import Sequence
 
 from pipelines import _cli
-from tracking.config import DATA_FIELDS, TrainConfig, validate_data
-from tracking.data_check import check_source
-from tracking.errors import ConfigError, ModelUnavailable
-from tracking.params import param
-from tracking.reach import check_tracking_uri
+from tracking.config.errors import ConfigError, ModelUnavailable
+from tracking.config.params import param
+from tracking.config.train import DATA_FIELDS, TrainConfig, validate_data
+from tracking.preflight.servers import check_tracking_uri
+from tracking.preflight.sources import check_source
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,10 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _cli.import_tensorflow()  # without its C++ start-up notices
     import keras
 
-    from tracking import evaluation
-    from tracking.data import load_dataset
-    from tracking.scoring import score_loaded
-    from tracking.tracker import Tracker
+    from tracking.data.datasets import load_dataset
+    from tracking.door.tracker import Tracker
+    from tracking.run import evaluation
+    from tracking.run.scoring import score_loaded
 
     dataset = load_dataset(data_config)
     keras.utils.disable_interactive_logging()  # no progress bar from an older model's predict()

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipelines import _cli
-from tracking.errors import ConfigError
-from tracking.params import check, param
+from tracking.config.errors import ConfigError
+from tracking.config.params import check, param
 
 log = logging.getLogger("pipelines.storage_proxy")
 
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import optuna
 
-    from tracking.errors import Terminated
+    from tracking.config.errors import Terminated
 
     _cli.raise_on_sigterm()
     log.info("serving %s on grpc://%s:%d", config.storage, config.host, config.port)

@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from pipelines import _cli
-from tracking.config import TrainConfig, validate
-from tracking.data_check import check_source
-from tracking.devices import gpu_list, worker_gpu_env
-from tracking.errors import ConfigError, MonitorError
-from tracking.reach import check_tracking_uri
+from tracking.config.errors import ConfigError, MonitorError
+from tracking.config.train import TrainConfig, validate
+from tracking.model.devices import gpu_list, worker_gpu_env
+from tracking.preflight.servers import check_tracking_uri
+from tracking.preflight.sources import check_source
 from tracking.sweep.config import SweepConfig, validate_sweep
 
 
@@ -38,8 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tracking.sweep.storage import open_sweep_storage  # Optuna + SQLAlchemy only
 
         storage = open_sweep_storage(sweep)
-        from tracking.registry import check_target  # MLflow, no TensorFlow
-        from tracking.tracker import Tracker
+        from tracking.door.tracker import Tracker
+        from tracking.run.registry import check_target  # MLflow, no TensorFlow
 
         check_target(Tracker(), base)  # the registered model takes this data's inputs
     except ConfigError as error:
@@ -54,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import keras
     import optuna
 
-    from tracking.data import load_dataset
-    from tracking.model import check_model
+    from tracking.data.datasets import load_dataset
+    from tracking.model.build import check_model
 
     try:  # the model function, called once on this data: a failing one leaves no run behind
         dataset = load_dataset(base)
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         return _cli.fail(error)
 
-    from tracking.errors import Terminated, WorkerRefused
+    from tracking.config.errors import Terminated, WorkerRefused
     from tracking.sweep.study import run_sweep
     from tracking.sweep.workers import WorkerProcesses
 

@@ -25,9 +25,9 @@ def main() -> int:
     import keras
     import optuna
 
-    from tracking.errors import ConfigError, MonitorError, Terminated
+    from tracking.config.errors import ConfigError, MonitorError, Terminated
+    from tracking.door.tracker import Tracker
     from tracking.sweep.workers import WorkerSpec, run_worker
-    from tracking.tracker import Tracker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
     keras.utils.disable_interactive_logging()

@@ -1,7 +1,7 @@
 """Train once: `python -m pipelines.train --flag value ...` (or `mlflow run .`).
 
 `--resume-run-id RUN` continues an interrupted run (KILLED, FAILED, or RUNNING because its
-process died) from its last backed-up epoch, in the same run (``tracking.resume``).
+process died) from its last backed-up epoch, in the same run (``tracking.run.resume``).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipelines import _cli
-from tracking.config import TrainConfig, validate
-from tracking.data_check import check_source
-from tracking.errors import ConfigError, Terminated
-from tracking.params import param
-from tracking.reach import check_tracking_uri
+from tracking.config.errors import ConfigError, Terminated
+from tracking.config.params import param
+from tracking.config.train import TrainConfig, validate
+from tracking.preflight.servers import check_tracking_uri
+from tracking.preflight.sources import check_source
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:  # argparse: --help, or a flag it could not parse (already said)
         return int(done.code or 0)
 
-    from tracking import tags as T
-    from tracking.registry import check_target
-    from tracking.resume import resume_backup_dir, resume_config, run_backup_dir
-    from tracking.tracker import Tracker
+    from tracking.config import tags as T
+    from tracking.door.tracker import Tracker
+    from tracking.run.registry import check_target
+    from tracking.run.resume import resume_backup_dir, resume_config, run_backup_dir
 
     tracker = Tracker()
     resumed = options.resume_run_id
@@ -63,9 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cli.fail(error)
 
     _cli.import_tensorflow()  # without its C++ start-up notices
-    from tracking.data import load_dataset
-    from tracking.model import check_model
-    from tracking.training import default_run_name, train
+    from tracking.data.datasets import load_dataset
+    from tracking.model.build import check_model
+    from tracking.run.training import default_run_name, train
 
     try:  # the model function, called once on this data: a failing one leaves no run behind
         dataset = load_dataset(config)

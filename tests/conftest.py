@@ -98,7 +98,7 @@ def connect_postgres(url: str = POSTGRES_ADMIN) -> Any:
 
 def postgres_missing(url: str, error: Exception) -> str:
     """One line: which server could not be reached, why, and how to get one."""
-    from tracking.redact import redact
+    from tracking.config.redact import redact
 
     # psycopg: 'connection failed: connection to server at "HOST", port N failed: WHY\n\tHint'
     first = (str(error).strip().splitlines() or [type(error).__name__])[0]

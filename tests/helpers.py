@@ -32,8 +32,8 @@ def mlflow_run(
 
 def train_run(config: Any, *, run_name: str | None = None, **kwargs: Any) -> Any:
     """``train()`` in a new run that the caller owns and ends, as ``pipelines.train`` does."""
-    from tracking.tracker import Tracker
-    from tracking.training import default_run_name, train
+    from tracking.door.tracker import Tracker
+    from tracking.run.training import default_run_name, train
 
     tracker = Tracker()
     run_id = tracker.create_run(run_name or default_run_name(config))

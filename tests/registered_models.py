@@ -114,8 +114,8 @@ def diabetes_csv(path: Path) -> Path:
 def datasets(directory: Path) -> list[Data]:
     from sklearn.datasets import load_digits
 
-    from tracking import _mnist_offline
-    from tracking.data import _default_cache_dir
+    from tracking.data import mnist as _mnist_offline
+    from tracking.data.datasets import _default_cache_dir
 
     mnist, _ = _mnist_offline.load_mnist(_default_cache_dir())
     images = mnist.x_test[:N_ROWS].reshape(-1, 28, 28)  # uint8, as keras.datasets has them

@@ -600,11 +600,11 @@ def test_a_wrong_command_is_caught(tmp_path: Path, text: str, expected: str) -> 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("See `src/tracking/trackr.py`.\n", "no src/tracking/trackr.py"),
+        ("See `src/tracking/door/trackr.py`.\n", "no src/tracking/door/trackr.py"),
         ("See `tracking/sweep/studyy.py`.\n", "no src/tracking/sweep/studyy.py"),
         ("See `benchmarks/results/<name>.csv`.\n", "no benchmarks/results/<name>.csv"),
         ("`tracking.sweep.promotions` decides.\n", "no module or name"),
-        ("`tracking.config.TEST_METRIC_MODE` says.\n", "no module or name"),
+        ("`tracking.config.train.TEST_METRIC_MODE` says.\n", "no module or name"),
         ("`src/tracking/sweep/promotion.py` `decided` decides.\n", "defines no decided"),
     ],
 )

@@ -1,19 +1,20 @@
 """Keras training tracked in MLflow, tuned by Optuna: the library behind ``pipelines/``.
 
 The public surface, by concept (modules load on first use, so importing the light ones, such
-as ``tracking.config``, never pulls in TensorFlow, MLflow, pandas or matplotlib):
+as ``tracking.config.train``, never pulls in TensorFlow, MLflow, pandas or matplotlib):
 
-- configuration: ``TrainConfig``, ``validate`` (``tracking.config``), ``ConfigError``,
-  ``MonitorError`` (``tracking.errors``); bounds and choices live on the fields
-  (``tracking.params``);
-- data: ``check_source`` (``tracking.data_check``, before anything heavy), ``Dataset``,
-  ``load_dataset`` (``tracking.data``);
-- MLflow: ``Tracker`` (``tracking.tracker``), the one door; tag names in ``tracking.tags``;
-- training: ``train`` (``tracking.training``), ``TrainResult`` (``tracking.finishing``: what
-  follows ``fit``);
-- scoring any model URI: ``score_model_uri`` (``tracking.scoring``);
+- configuration: ``TrainConfig``, ``validate`` (``tracking.config.train``), ``ConfigError``,
+  ``MonitorError`` (``tracking.config.errors``); bounds and choices live on the fields
+  (``tracking.config.params``);
+- data: ``check_source`` (``tracking.preflight.sources``, before anything heavy), ``Dataset``,
+  ``load_dataset`` (``tracking.data.datasets``);
+- MLflow: ``Tracker`` (``tracking.door.tracker``), the one door; tag names in
+  ``tracking.config.tags``;
+- training: ``train`` (``tracking.run.training``), ``TrainResult`` (``tracking.run.finishing``:
+  what follows ``fit``);
+- scoring any model URI: ``score_model_uri`` (``tracking.run.scoring``);
 - your own ``model.fit`` and ``study.optimize`` from Python or a notebook: ``track``
-  (``tracking.notebook``), ``track_study`` (``tracking.sweep.notebook``);
+  (``tracking.run.notebook``), ``track_study`` (``tracking.sweep.notebook``);
 - the sweep: ``tracking.sweep``.
 """
 
@@ -23,19 +24,19 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "TrainConfig": "tracking.config",
-    "validate": "tracking.config",
-    "ConfigError": "tracking.errors",
-    "MonitorError": "tracking.errors",
-    "check_source": "tracking.data_check",
-    "Dataset": "tracking.data",
-    "load_dataset": "tracking.data",
-    "Tracker": "tracking.tracker",
-    "train": "tracking.training",
-    "TrainResult": "tracking.finishing",
-    "score_model_uri": "tracking.scoring",
-    "track": "tracking.notebook",
-    "TrackedRun": "tracking.notebook",
+    "TrainConfig": "tracking.config.train",
+    "validate": "tracking.config.train",
+    "ConfigError": "tracking.config.errors",
+    "MonitorError": "tracking.config.errors",
+    "check_source": "tracking.preflight.sources",
+    "Dataset": "tracking.data.datasets",
+    "load_dataset": "tracking.data.datasets",
+    "Tracker": "tracking.door.tracker",
+    "train": "tracking.run.training",
+    "TrainResult": "tracking.run.finishing",
+    "score_model_uri": "tracking.run.scoring",
+    "track": "tracking.run.notebook",
+    "TrackedRun": "tracking.run.notebook",
     "track_study": "tracking.sweep.notebook",
 }
 __all__ = sorted(_WHERE)

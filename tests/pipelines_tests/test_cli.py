@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from pipelines import evaluate, sweep, train
-from tracking.config import DATA_FIELDS, TrainConfig
-from tracking.params import param_text
+from tracking.config.params import param_text
+from tracking.config.train import DATA_FIELDS, TrainConfig
 from tracking.sweep.config import SweepConfig
 
 

@@ -10,9 +10,9 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.helpers import mlflow_run
-from tracking.config import TrainConfig
-from tracking.data import load_dataset
-from tracking.scoring import score_model_uri
+from tracking.config.train import TrainConfig
+from tracking.data.datasets import load_dataset
+from tracking.run.scoring import score_model_uri
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 

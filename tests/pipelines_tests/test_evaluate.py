@@ -5,7 +5,7 @@ import pytest
 
 from pipelines.evaluate import main
 from tests.helpers import train_run
-from tracking.config import TrainConfig
+from tracking.config.train import TrainConfig
 
 DATA = ["--dataset", "digits", "--seed", "5"]
 

@@ -309,8 +309,8 @@ def test_the_cnn_on_mnist_images_from_an_npz_is_served_over_rest_and_evaluated(
     from mlflow.pyfunc import scoring_server
 
     from pipelines.evaluate import main as evaluate
-    from tracking import _mnist_offline
-    from tracking.data import _default_cache_dir
+    from tracking.data import mnist as _mnist_offline
+    from tracking.data.datasets import _default_cache_dir
 
     mnist, _ = _mnist_offline.load_mnist(_default_cache_dir())
     path = tmp_path / "mine.npz"

@@ -18,11 +18,11 @@ from mlflow import MlflowClient
 
 from pipelines.sweep import main as sweep_main
 from pipelines.train import main
-from tracking import registry
-from tracking.config import TrainConfig
-from tracking.data import load_dataset
-from tracking.diagnosis import diagnose
-from tracking.tracker import Tracker
+from tracking.config.train import TrainConfig
+from tracking.data.datasets import load_dataset
+from tracking.door.tracker import Tracker
+from tracking.report.diagnosis import diagnose
+from tracking.run import registry
 
 FAST = ["--hidden-units", "16", "--epochs", "4", "--batch-size", "16", "--seed", "3"]
 FAST += ["--learning-rate", "0.01"]  # learns within 4 epochs: predictions depend on the rows

@@ -19,12 +19,12 @@ from mlflow import MlflowClient
 from pipelines.evaluate import main as evaluate
 from tests import browser
 from tests.helpers import mlflow_run
-from tracking.config import TrainConfig
-from tracking.data import load_dataset
-from tracking.scoring import score_model_uri
+from tracking.config.train import TrainConfig
+from tracking.data.datasets import load_dataset
+from tracking.door.tracker import Tracker
+from tracking.run.scoring import score_model_uri
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.study import run_sweep
-from tracking.tracker import Tracker
 
 LABEL = "progression"
 NAME = "diabetes-mlp"

@@ -14,12 +14,12 @@ import pytest
 from optuna.trial import TrialState
 
 from pipelines.sweep import main
-from tracking.config import TrainConfig
-from tracking.errors import Terminated
-from tracking.scoring import score_model_uri
+from tracking.config.errors import Terminated
+from tracking.config.train import TrainConfig
+from tracking.door.tracker import Tracker
+from tracking.run.scoring import score_model_uri
 from tracking.sweep.config import SweepConfig, named
 from tracking.sweep.study import run_sweep
-from tracking.tracker import Tracker
 
 FAST = [
     "--dataset", "digits", "--hidden-units", "16", "--max-train-samples", "500",
@@ -150,7 +150,7 @@ def test_resume_continues_to_n_trials_in_total_under_the_same_parent() -> None:
     best_run = mlflow.get_run(study.best_trial.user_attrs["mlflow_run_id"])
     champion = mlflow.pyfunc.load_model("models:/digits-mlp@champion")
     assert champion.metadata.run_id == best_run.info.run_id
-    from tracking.data import load_dataset
+    from tracking.data.datasets import load_dataset
 
     score = score_model_uri("models:/digits-mlp@champion", load_dataset(BASE))
     assert score.metrics["test_accuracy"] == pytest.approx(

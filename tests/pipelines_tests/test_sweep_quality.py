@@ -11,11 +11,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tracking.config import TrainConfig
+from tracking.config.train import TrainConfig
+from tracking.door.tracker import Tracker
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.opening import enqueued_base
 from tracking.sweep.study import run_sweep
-from tracking.tracker import Tracker
 
 BASE = TrainConfig(dataset="digits", hidden_units="16", max_train_samples=500,
                    registered_model_name="digits-mlp")  # fmt: skip

@@ -12,7 +12,7 @@ import tensorflow as tf
 from mlflow import MlflowClient
 
 from pipelines import sweep, train
-from tracking.devices import cpu_model
+from tracking.model.devices import cpu_model
 
 TINY = ["--dataset", "digits", "--hidden-units", "16", "--max-train-samples", "300"]
 # Sampled every 0.2 s: a run of a few seconds has several samples.

@@ -18,8 +18,8 @@ from mlflow import MlflowClient
 
 from pipelines.train import main
 from tests.helpers import mlflow_run, train_run
-from tracking.config import TrainConfig
-from tracking.data import load_dataset
+from tracking.config.train import TrainConfig
+from tracking.data.datasets import load_dataset
 
 FAST = ["--dataset", "digits", "--hidden-units", "32", "--epochs", "3", "--seed", "7"]
 FAST_CONFIG = TrainConfig(dataset="digits", hidden_units="32", epochs=3, seed=7)

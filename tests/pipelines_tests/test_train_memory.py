@@ -7,7 +7,7 @@ import gc
 import keras
 
 from tests.helpers import train_run
-from tracking.config import TrainConfig
+from tracking.config.train import TrainConfig
 
 
 def _live(type_name: str) -> int:

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from tests.helpers import train_run
-from tracking.config import TrainConfig
-from tracking.data import load_dataset
+from tracking.config.train import TrainConfig
+from tracking.data.datasets import load_dataset
+from tracking.door.tracker import Tracker
 from tracking.sweep.promotion import ALIAS, decide, promote, score_rows
 from tracking.sweep.significance import Scored
-from tracking.tracker import Tracker
 
 NAME = "digits-mlp"
 

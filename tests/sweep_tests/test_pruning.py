@@ -7,7 +7,7 @@ import numpy as np
 import optuna
 import pytest
 
-from tracking.errors import MonitorError
+from tracking.config.errors import MonitorError
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.pruning import PruningCallback, make_pruner
 

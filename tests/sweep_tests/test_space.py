@@ -6,8 +6,8 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from tracking.config import TrainConfig
-from tracking.errors import ConfigError
+from tracking.config.errors import ConfigError
+from tracking.config.train import TrainConfig
 from tracking.sweep.config import SweepConfig, validate_sweep
 from tracking.sweep.space import SEARCHED, direction, suggest_config
 

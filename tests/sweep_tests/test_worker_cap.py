@@ -9,11 +9,11 @@ from pathlib import Path
 
 import optuna
 
-from tracking.config import TrainConfig
+from tracking.config.train import TrainConfig
+from tracking.door.tracker import Tracker
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.study import run_sweep
 from tracking.sweep.workers import RECYCLE, WorkerSpec, run_worker
-from tracking.tracker import Tracker
 
 
 def test_a_worker_started_when_the_study_is_full_runs_no_trial(tmp_path: Path) -> None:

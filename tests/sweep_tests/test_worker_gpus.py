@@ -11,12 +11,12 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tracking.config import TrainConfig
-from tracking.devices import visible_gpus, worker_gpu_env
+from tracking.config.train import TrainConfig
+from tracking.door.tracker import Tracker
+from tracking.model.devices import visible_gpus, worker_gpu_env
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.study import run_sweep
 from tracking.sweep.workers import WorkerProcesses
-from tracking.tracker import Tracker
 
 # A stand-in for pipelines.sweep_worker: it reads its WorkerSpec as the real one does, writes
 # down its index and CUDA_VISIBLE_DEVICES, and stops as an interrupted worker does (130), which

@@ -20,16 +20,16 @@ import keras
 import numpy as np
 import pytest
 
-from tracking import backup
-from tracking.backup import TrainingBackup
-from tracking.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger
+from tracking.model import backup
+from tracking.model.backup import TrainingBackup
+from tracking.model.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger
 
 REPO = Path(__file__).resolve().parents[2]
 SEED, EPOCHS, PATIENCE = 7, 20, 3
 
 
 class RecordingTracker:
-    """Stands in for tracking.tracker.Tracker: records what MlflowEpochLogger logs."""
+    """Stands in for tracking.door.tracker.Tracker: records what MlflowEpochLogger logs."""
 
     def __init__(self) -> None:
         self.steps: list[int] = []

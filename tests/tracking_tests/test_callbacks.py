@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from tracking.callbacks import BestWeights, DivergenceGuard
-from tracking.errors import MonitorError
+from tracking.config.errors import MonitorError
+from tracking.model.callbacks import BestWeights, DivergenceGuard
 
 
 class FabricatedValidation(keras.callbacks.Callback):

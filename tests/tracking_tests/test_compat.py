@@ -94,8 +94,8 @@ def test_a_saved_input_example_is_checked_without_a_deprecation_warning(tmp_path
 
 
 def test_the_input_example_is_checked_in_memory_as_from_the_files(tmp_path: Path) -> None:
-    from tracking.keras_rows import KerasRows
-    from tracking.model import EagerModel
+    from tracking.model.build import EagerModel
+    from tracking.model.keras_rows import KerasRows
 
     model = _model()
     path = str(tmp_path / "model")

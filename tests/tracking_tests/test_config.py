@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from tracking.config import TrainConfig, monitor_mode, validate
-from tracking.errors import ConfigError
+from tracking.config.errors import ConfigError
+from tracking.config.train import TrainConfig, monitor_mode, validate
 
 
 def test_units_and_monitor_mode() -> None:

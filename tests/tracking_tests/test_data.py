@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tracking import _mnist_offline, data
-from tracking.config import TrainConfig
-from tracking.data import Dataset, load_dataset
-from tracking.data_check import check_source
-from tracking.errors import ConfigError
+from tracking.config.errors import ConfigError
+from tracking.config.train import TrainConfig
+from tracking.data import datasets as data
+from tracking.data import mnist as _mnist_offline
+from tracking.data.datasets import Dataset, load_dataset
+from tracking.preflight.sources import check_source
 
 
 def _digits(**overrides: object) -> Dataset:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tracking.diagnosis import Diagnosis, diagnose, diagnosis_metrics
+from tracking.report.diagnosis import Diagnosis, diagnose, diagnosis_metrics
 
 STEPS = range(30)  # step e = epoch e + 1
 
@@ -441,7 +441,7 @@ def test_a_history_without_loss_is_refused() -> None:
 def test_importing_it_loads_no_heavy_library() -> None:
     # The lead wires it in anywhere, even before TensorFlow or MLflow are imported.
     code = (
-        "import sys, tracking.diagnosis; "
+        "import sys, tracking.report.diagnosis; "
         "heavy = {'tensorflow', 'keras', 'matplotlib', 'pandas', 'mlflow'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )

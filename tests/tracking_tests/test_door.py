@@ -15,21 +15,21 @@ import pytest
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
 
-from tracking.data import Dataset
-from tracking.evaluation import log_mlflow_evaluation
-from tracking.scoring import score_model_uri
-from tracking.tracker import Tracker, quoted
+from tracking.data.datasets import Dataset
+from tracking.door.tracker import Tracker, quoted
+from tracking.run.evaluation import log_mlflow_evaluation
+from tracking.run.scoring import score_model_uri
 
 REPO = Path(__file__).resolve().parents[2]
 # The door: tracker.py and its two halves, the model logging and compat.py; keras_rows.py is
 # shipped with every model as its own code and loaded by MLflow without the project.
 DOOR = {
-    "src/tracking/tracker.py",
-    "src/tracking/tracker_artifacts.py",
-    "src/tracking/tracker_models.py",
-    "src/tracking/logged_model.py",
+    "src/tracking/door/tracker.py",
+    "src/tracking/door/artifacts.py",
+    "src/tracking/door/models.py",
+    "src/tracking/door/logged_model.py",
     "src/tracking/compat.py",
-    "src/tracking/keras_rows.py",
+    "src/tracking/model/keras_rows.py",
 }
 IMPORTS_MLFLOW = re.compile(r"^\s*(import mlflow|from mlflow)", re.MULTILINE)
 MLFLOW_TYPES = re.compile(
@@ -64,7 +64,7 @@ def _annotations(tree: ast.AST, *, public_only: bool) -> list[tuple[str, str]]:
 def test_no_mlflow_type_in_a_signature_outside_the_door_nor_out_of_it() -> None:
     leaks = []
     for path, text in _sources().items():
-        if path == "src/tracking/keras_rows.py":  # MLflow's loader API, not the project's
+        if path == "src/tracking/model/keras_rows.py":  # MLflow's loader API, not the project's
             continue
         door = path in DOOR
         tree = ast.parse(text)

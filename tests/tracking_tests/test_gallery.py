@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tracking.diagnosis import diagnose
+from tracking.report.diagnosis import diagnose
 
 CURVES = Path(__file__).parent / "curves"
 READINGS: dict[str, dict[str, Any]] = tomllib.loads((CURVES / "readings.toml").read_text())

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from tracking.keras_rows import KerasRows
+from tracking.model.keras_rows import KerasRows
 
 COLUMNS = ["alcohol", "pH", "od280/od315"]
 

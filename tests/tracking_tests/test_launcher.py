@@ -7,11 +7,11 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from tracking import tags as T
-from tracking.config import TrainConfig
+from tracking.config import tags as T
+from tracking.config.train import TrainConfig
+from tracking.door.tracker import Tracker
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.parent import find_or_create_parent
-from tracking.tracker import Tracker
 
 
 def _launch(monkeypatch: pytest.MonkeyPatch, tracker: Tracker) -> str:

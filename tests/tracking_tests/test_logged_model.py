@@ -16,11 +16,11 @@ import pytest
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
 
-from tracking.data import Dataset
-from tracking.inputs import ModelInputs, class_values
-from tracking.scoring import score_loaded
-from tracking.tracker import Tracker
-from tracking.tracker_models import pip_requirements
+from tracking.data.datasets import Dataset
+from tracking.door.models import pip_requirements
+from tracking.door.tracker import Tracker
+from tracking.preflight.inputs import ModelInputs, class_values
+from tracking.run.scoring import score_loaded
 
 
 def test_class_values_are_the_labels_as_the_data_held_them() -> None:

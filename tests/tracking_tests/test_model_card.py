@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tracking.inputs import ModelInputs
-from tracking.model_card import RunFacts, model_summary, version_card
+from tracking.preflight.inputs import ModelInputs
+from tracking.report.model_card import RunFacts, model_summary, version_card
 
 PARAMS = {
     "dataset": "csv",

@@ -9,11 +9,11 @@ import keras
 import numpy as np
 import pytest
 
-from tracking.config import TrainConfig, validate
-from tracking.data import load_dataset
-from tracking.errors import ConfigError
-from tracking.model import build_model, check_model, mlp
-from tracking.model_function import check_spec, load_function, short_name, user_params
+from tracking.config.errors import ConfigError
+from tracking.config.model_function import check_spec, load_function, short_name, user_params
+from tracking.config.train import TrainConfig, validate
+from tracking.data.datasets import load_dataset
+from tracking.model.build import build_model, check_model, mlp
 
 REPO = Path(__file__).resolve().parents[2]
 CNN = str(REPO / "examples" / "cnn.py") + ":build"

@@ -3,9 +3,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tracking import charts, plots
-from tracking.artifacts import history_frame
-from tracking.plots import Curves
+from tracking.report import charts
+from tracking.report import curves as plots
+from tracking.report.artifacts import history_frame
+from tracking.report.curves import Curves
 
 HISTORY = {
     "loss": [1.0, 0.5, 0.3, 0.2],

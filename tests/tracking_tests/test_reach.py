@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tracking.errors import ConfigError
-from tracking.reach import check_tracking_uri
+from tracking.config.errors import ConfigError
+from tracking.preflight.servers import check_tracking_uri
 
 
 def test_a_password_in_an_http_tracking_uri_is_refused_and_masked() -> None:

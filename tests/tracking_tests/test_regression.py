@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tracking import charts
-from tracking.config import TrainConfig, validate
-from tracking.data import load_dataset
-from tracking.data_check import check_source
-from tracking.errors import ConfigError
-from tracking.model import build_model
-from tracking.plots import Curves
-from tracking.regression_plots import prediction_info
-from tracking.scoring import score_numbers
+from tracking.config.errors import ConfigError
+from tracking.config.train import TrainConfig, validate
+from tracking.data.datasets import load_dataset
+from tracking.model.build import build_model
+from tracking.preflight.sources import check_source
+from tracking.report import charts
+from tracking.report.curves import Curves
+from tracking.report.regression import prediction_info
+from tracking.run.scoring import score_numbers
 
 
 @pytest.fixture

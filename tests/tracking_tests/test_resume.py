@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tracking.config import TrainConfig
-from tracking.errors import ConfigError
-from tracking.resume import resume_backup_dir, resume_config, run_backup_dir
-from tracking.tracker import Tracker
+from tracking.config.errors import ConfigError
+from tracking.config.train import TrainConfig
+from tracking.door.tracker import Tracker
+from tracking.run.resume import resume_backup_dir, resume_config, run_backup_dir
 
 LOGGED = TrainConfig(dataset="digits", epochs=30, learning_rate=0.01, batch_norm=True)
 
@@ -19,7 +19,7 @@ def _interrupted_run(tracker: Tracker, status: str = "KILLED", backup: bool = Tr
     run_id = tracker.create_run("interrupted")
     tracker.log_params(run_id, LOGGED.as_params())
     tracker.end_run(run_id, status)
-    if backup:  # what tracking.backup commits for a finished epoch
+    if backup:  # what tracking.model.backup commits for a finished epoch
         epoch = run_backup_dir(run_id) / "epoch-3"
         epoch.mkdir(parents=True)
         (epoch / "callbacks.json").write_text("{}")

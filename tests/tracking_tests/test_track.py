@@ -14,8 +14,8 @@ import pytest
 from sklearn.datasets import load_digits
 
 import tracking
-from tracking.errors import ConfigError, MonitorError
-from tracking.tracker import Tracker
+from tracking.config.errors import ConfigError, MonitorError
+from tracking.door.tracker import Tracker
 
 
 @pytest.fixture(scope="module")

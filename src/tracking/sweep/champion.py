@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 from optuna.trial import TrialState
 
-from tracking import tags as T
-from tracking.config import PROMOTION_METRIC
-from tracking.data import Dataset
+from tracking.config import tags as T
+from tracking.config.train import PROMOTION_METRIC
+from tracking.data.datasets import Dataset
 from tracking.sweep.opening import StudyRun
 from tracking.sweep.promotion import Promotion, promote, record, score_rows
 from tracking.sweep.refit import EPOCHS_FROM_TAG, OF_TRIAL_TAG, refit_best

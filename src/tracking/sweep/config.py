@@ -1,19 +1,19 @@
 """The sweep's own configuration: study, pruner and the bounds of the search space.
 
 The sweep CLI is TrainConfig's flags (the base configuration of every trial) plus these. Like
-``tracking.config`` this module uses the standard library only, so bad input is refused at once.
-Searched parameters (epochs, batch_size, learning_rate, dropout, l2) take their values from the
-bounds below; a bound pair with min == max fixes that parameter instead of searching it.
+``tracking.config.train`` this module uses the standard library only, so bad input is refused at
+once. Searched parameters (epochs, batch_size, learning_rate, dropout, l2) take their values from
+the bounds below; a bound pair with min == max fixes that parameter instead of searching it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tracking.config import AUTO, TrainConfig, data_model_name
-from tracking.devices import gpu_list
-from tracking.errors import ConfigError
-from tracking.params import check, param
+from tracking.config.errors import ConfigError
+from tracking.config.params import check, param
+from tracking.config.train import AUTO, TrainConfig, data_model_name
+from tracking.model.devices import gpu_list
 
 PRUNERS = ("percentile", "halving", "median", "hyperband", "patient", "none")
 # (low, high) field pairs of the search space: low must not be above high.

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
-from tracking import tags as T
+from tracking.config import tags as T
 
 if TYPE_CHECKING:
-    from tracking.tracker import Tracker
+    from tracking.door.tracker import Tracker
 
 log = logging.getLogger(__name__)
 MAX_RETRIES = 3  # a trial whose worker died this many times is left FAIL

@@ -27,18 +27,18 @@ from typing import Any
 import optuna
 from optuna.trial import Trial
 
-from tracking import tags as T
-from tracking.config import PROMOTION_METRIC
-from tracking.data import Dataset
-from tracking.errors import ConfigError
-from tracking.notebook import Split, TrackedRun, arrays_dataset, track
+from tracking.config import tags as T
+from tracking.config.errors import ConfigError
+from tracking.config.train import PROMOTION_METRIC
+from tracking.data.datasets import Dataset
+from tracking.door.tracker import Tracker
+from tracking.run.notebook import Split, TrackedRun, arrays_dataset, track
 from tracking.sweep.objective import RUN_ID_ATTR, StateTagger, tag_pruned, trial_run, trial_value
 from tracking.sweep.parent import open_parent
 from tracking.sweep.promotion import Promotion, promote_best_trial
 from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import direction
 from tracking.sweep.summary import log_summary
-from tracking.tracker import Tracker
 
 __all__ = ["TrackedObjective", "track_study"]
 

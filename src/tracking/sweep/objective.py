@@ -17,18 +17,18 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from tracking import tags as T
-from tracking.config import TrainConfig, validate
-from tracking.data import Dataset
-from tracking.errors import MonitorError, Terminated
-from tracking.resume import has_backup, resume_backup_dir, run_backup_dir
+from tracking.config import tags as T
+from tracking.config.errors import MonitorError, Terminated
+from tracking.config.tags import RUN_ID_ATTR
+from tracking.config.train import TrainConfig, validate
+from tracking.data.datasets import Dataset
+from tracking.door.tracker import Tracker
+from tracking.run.resume import has_backup, resume_backup_dir, run_backup_dir
+from tracking.run.training import TrainResult, train
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import retried_trial
 from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import suggest_config
-from tracking.tags import RUN_ID_ATTR
-from tracking.tracker import Tracker
-from tracking.training import TrainResult, train
 
 log = logging.getLogger(__name__)
 

@@ -19,15 +19,15 @@ from typing import Any
 
 import optuna
 
-from tracking.config import TrainConfig
-from tracking.errors import ConfigError
+from tracking.config.errors import ConfigError
+from tracking.config.train import TrainConfig
+from tracking.door.tracker import Tracker
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.parent import PARENT_ATTR, find_or_create_parent
 from tracking.sweep.pruning import make_pruner
 from tracking.sweep.search_space import entries
 from tracking.sweep.space import direction
 from tracking.sweep.storage import stale_trials
-from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 PARENT_WAIT = 120.0  # seconds a process waits for the study's creator to publish the parent run

@@ -15,10 +15,10 @@ from typing import Any
 
 import optuna
 
-from tracking import tags as T
-from tracking.config import TrainConfig
+from tracking.config import tags as T
+from tracking.config.train import TrainConfig
+from tracking.door.tracker import Tracker
 from tracking.sweep.config import SweepConfig
-from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 PARENT_ATTR = "mlflow_parent_run_id"

@@ -13,7 +13,7 @@ intervals and the test's p-value either way. A champion that cannot be scored on
 split (for instance one registered before its model took raw rows, or on other columns) cannot
 be compared: the challenger is promoted, and the reason says the old champion was incomparable
 and why. The registry refuses a new version with other inputs
-(``tracking.registry.check_target``), so this only happens to versions registered without that
+(``tracking.run.registry.check_target``), so this only happens to versions registered without that
 check.
 """
 
@@ -26,12 +26,12 @@ from typing import NamedTuple
 import numpy as np
 import optuna
 
-from tracking import registry
-from tracking import tags as T
-from tracking.config import TEST_METRIC_MODES
-from tracking.data import Dataset
+from tracking.config import tags as T
+from tracking.config.train import TEST_METRIC_MODES
+from tracking.data.datasets import Dataset
+from tracking.door.tracker import Tracker
+from tracking.run import registry
 from tracking.sweep.significance import ALPHA, Scored, better_beyond_noise, interval
-from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 ALIAS = "champion"
@@ -57,7 +57,7 @@ def score_rows(tracker: Tracker, model_uri: str, dataset: Dataset, metric: str) 
     """``model_uri`` loaded fresh from ``tracker``'s stores and scored on the test split:
     ``metric`` and, per row, whether the label was right (classification) or the absolute error
     (regression)."""
-    from tracking.scoring import predict_test, score_predictions
+    from tracking.run.scoring import predict_test, score_predictions
 
     predictions = predict_test(tracker.load_model(model_uri), dataset)
     value = score_predictions(predictions, dataset).metrics[metric]

@@ -3,8 +3,9 @@
 The callback reports the monitored value at ``step = epoch`` (Keras's 0-based epoch index, the
 same step the MLflow metric uses), raises MonitorError at the first epoch when the monitored key
 is missing (optuna_integration's callback only warns, which silently disables pruning), and when
-the pruner says so stops training and sets ``stop_reason = "pruned"``: ``tracking.training.train``
-then ends the run cleanly without scoring or logging a model, and the caller raises TrialPruned.
+the pruner says so stops training and sets ``stop_reason = "pruned"``:
+``tracking.run.training.train`` then ends the run cleanly without scoring or logging a model, and
+the caller raises TrialPruned.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any, Protocol
 import keras
 import optuna
 
-from tracking.errors import MonitorError
+from tracking.config.errors import MonitorError
+from tracking.config.tags import StopReason
 from tracking.sweep.config import PRUNERS, SweepConfig
-from tracking.tags import StopReason
 
 
 class Reporter(Protocol):
@@ -90,7 +91,7 @@ class PruningCallback(keras.callbacks.Callback):
         self.stop_reason = None
         self.pruned_at_step = None
 
-    def get_state(self) -> dict[str, Any]:  # tracking.backup: a resumed trial remembers
+    def get_state(self) -> dict[str, Any]:  # tracking.model.backup: a resumed trial remembers
         return {"stop_reason": self.stop_reason, "pruned_at_step": self.pruned_at_step}
 
     def set_state(self, state: dict[str, Any]) -> None:

@@ -18,15 +18,15 @@ from typing import NamedTuple
 import numpy as np
 from optuna.trial import FixedTrial, FrozenTrial
 
-from tracking import tags as T
-from tracking.config import TrainConfig, validate
-from tracking.data import Dataset
+from tracking.config import tags as T
+from tracking.config.tags import RUN_ID_ATTR
+from tracking.config.train import TrainConfig, validate
+from tracking.data.datasets import Dataset
+from tracking.door.tracker import Tracker
+from tracking.run.training import train
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.opening import StudyRun
 from tracking.sweep.space import suggest_config
-from tracking.tags import RUN_ID_ATTR
-from tracking.tracker import Tracker
-from tracking.training import train
 
 log = logging.getLogger(__name__)
 REFIT_ATTR = "refit"  # study user attr: {"trial": n, "run_id": ..., "model_uri": ...}

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from tracking.errors import ConfigError
+from tracking.config.errors import ConfigError
 
 DISTRIBUTIONS = ("int_uniform", "uniform", "log_uniform_values", "categorical", "constant")
 EXAMPLE = "e.g. filters: {values: [8, 16, 32]} or width: {distribution: uniform, min: 0, max: 1}"
@@ -70,8 +70,8 @@ class Entry:
 
 def entries(path: str) -> tuple[Entry, ...]:
     """``load_space`` refusing the names a run already has (TrainConfig's and the data's)."""
-    from tracking.config import TrainConfig
-    from tracking.model_function import RESERVED
+    from tracking.config.model_function import RESERVED
+    from tracking.config.train import TrainConfig
 
     taken = RESERVED | {f.name for f in dataclasses.fields(TrainConfig)}
     return load_space(path, frozenset(taken))

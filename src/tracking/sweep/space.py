@@ -15,7 +15,7 @@ import dataclasses
 import json
 from typing import Any, Literal, Protocol
 
-from tracking.config import TrainConfig, monitor_mode
+from tracking.config.train import TrainConfig, monitor_mode
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.search_space import entries
 

@@ -29,7 +29,7 @@ import optuna
 import sqlalchemy
 from sqlalchemy.pool import NullPool
 
-from tracking.errors import ConfigError
+from tracking.config.errors import ConfigError
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import StaleTrials
 from tracking.sweep.heartbeat import HeartbeatProxy

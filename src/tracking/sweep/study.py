@@ -18,9 +18,10 @@ from typing import NamedTuple
 import optuna
 from optuna.trial import TrialState
 
-from tracking.config import TrainConfig
-from tracking.data import Dataset, load_dataset
-from tracking.errors import Terminated
+from tracking.config.errors import Terminated
+from tracking.config.train import TrainConfig
+from tracking.data.datasets import Dataset, load_dataset
+from tracking.door.tracker import Tracker
 from tracking.sweep.champion import Promotions, promote_winners
 from tracking.sweep.config import SweepConfig, named
 from tracking.sweep.faults import end_orphan_runs
@@ -31,7 +32,6 @@ from tracking.sweep.storage import open_sweep_storage, study_lock
 from tracking.sweep.summary import log_summary, state_counts
 from tracking.sweep.trials import Deadline, finished, optimize, remaining
 from tracking.sweep.workers import WorkerProcesses, run_workers
-from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optuna.trial import FrozenTrial, TrialState  # noqa: E402
 from optuna.visualization import matplotlib as ovm  # noqa: E402
 
-from tracking import tags as T  # noqa: E402
-from tracking.diagnosis import DiagnosisLabel  # noqa: E402
-from tracking.tracker import Tracker  # noqa: E402
+from tracking.config import tags as T  # noqa: E402
+from tracking.door.tracker import Tracker  # noqa: E402
+from tracking.report.diagnosis import DiagnosisLabel  # noqa: E402
 
 log = logging.getLogger(__name__)
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")

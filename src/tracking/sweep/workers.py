@@ -28,16 +28,16 @@ from typing import IO, NamedTuple
 
 from tqdm import tqdm
 
-from tracking.config import TrainConfig
-from tracking.data import load_dataset
-from tracking.devices import visible_gpus, worker_gpu_env
-from tracking.errors import WorkerRefused
+from tracking.config.errors import WorkerRefused
+from tracking.config.train import TrainConfig
+from tracking.data.datasets import load_dataset
+from tracking.door.tracker import Tracker
+from tracking.model.devices import visible_gpus, worker_gpu_env
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.objective import Objective
 from tracking.sweep.opening import StudyRun, load_study
 from tracking.sweep.storage import open_sweep_storage
 from tracking.sweep.trials import Deadline, finished, optimize, remaining
-from tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,99 @@
+"""The artifacts side of the MLflow door (``tracking.door.tracker.Tracker``): text, tables, figures
+and the dataset inputs of a run, each written through the Tracker's one client."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import matplotlib.pyplot as plt
+from mlflow import MlflowClient
+from mlflow.data.numpy_dataset import from_numpy
+from mlflow.entities import DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
+
+from tracking import compat
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from tracking.data.datasets import Dataset
+
+
+class ArtifactsDoor:
+    """What ``Tracker`` writes as a run's artifacts and inputs."""
+
+    client: MlflowClient
+    _inputs_of: tuple[Dataset, list[DatasetInput]] | None = None  # the last Dataset described
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self.client.log_text(run_id, text, path)
+
+    def artifact_text(self, run_id: str, path: str) -> str:
+        """A text artifact of the run; "" when it has none at ``path``."""
+        from tracking.door.logged_model import no_progress_bar
+
+        with tempfile.TemporaryDirectory() as folder, no_progress_bar():
+            try:
+                local = self.client.download_artifacts(run_id, path, dst_path=folder)
+                with open(local, encoding="utf-8") as f:
+                    return f.read()
+            except (MlflowException, OSError):
+                return ""
+
+    def log_dict(self, run_id: str, data: Mapping[str, Any], path: str) -> None:
+        self.client.log_text(run_id, json.dumps(data, indent=2), path)
+
+    def log_table(self, run_id: str, frame: pd.DataFrame, path: str) -> None:
+        """A DataFrame as CSV (readable in the UI's artifact view)."""
+        self.client.log_text(run_id, frame.to_csv(index=False), path)
+
+    def log_figure(self, run_id: str, figure: Figure, path: str, **save_kwargs: Any) -> None:
+        """A matplotlib figure as PNG; a pyplot figure is closed afterwards."""
+        try:
+            self.client.log_figure(run_id, figure, path, save_kwargs=save_kwargs or None)
+        finally:
+            if figure.canvas.manager is not None:  # made by pyplot: release it
+                plt.close(figure)
+
+    def log_dataset_inputs(self, run_id: str, dataset: Dataset) -> None:
+        """The three splits as dataset inputs (context training / validation / testing).
+
+        The store creates a dataset the first time an experiment sees its digest, and the check
+        and the insert are not one transaction: two workers logging the same data at the same
+        instant make one of them fail on the unique key. Its retry finds the dataset there."""
+        inputs = self._dataset_inputs(dataset)
+        for attempt in range(3):
+            try:
+                self.client.log_inputs(run_id, datasets=inputs)
+                return
+            except MlflowException as error:
+                text = str(error).lower()
+                duplicate = "unique" in text or "duplicate key" in text
+                if not duplicate or attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    def _dataset_inputs(self, dataset: Dataset) -> list[DatasetInput]:
+        """The inputs of ``dataset``, described once: every trial of a sweep trains on the
+        same Dataset. Its source (the code that loaded it, with its git commit) is resolved
+        once for the three splits, their digests without copying them (``compat``)."""
+        if self._inputs_of is not None and self._inputs_of[0] is dataset:
+            return list(self._inputs_of[1])
+        inputs: list[DatasetInput] = []
+        source: Any = None
+        for split, context, x, y in dataset.splits():
+            if len(x) == 0:
+                continue
+            digest = compat.numpy_digest(x, y)
+            name = f"{dataset.name}-{split}"
+            described = from_numpy(x, source=source, targets=y, name=name, digest=digest)
+            source = described.source
+            context_tag = [InputTag("mlflow.data.context", context)]
+            inputs.append(DatasetInput(compat.dataset_entity(described), context_tag))
+        self._inputs_of = (dataset, inputs)
+        return list(inputs)
