@@ -2,7 +2,9 @@
 
 One ``--flag-name`` (alias ``--flag_name``) per dataclass field, typed, with the field's default
 and help (``tracking.config.params``). Flags that argparse cannot parse, like bad values, are
-reported in one line with exit status 2.
+reported in one line with exit status 2, and so is a flag it does not know by name: no
+abbreviation is completed (``--epoch 2``, which ``mlflow run -P epoch=2`` passes, is refused with
+the flag it resembles, never taken as ``--epochs``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import dataclasses
+import difflib
 import logging
 import os
 import signal
@@ -26,10 +29,35 @@ from tracking.config.redact import RedactingFilter, redact
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (exit 2) instead of usage + error."""
+    """argparse that reports a bad flag in one line (exit 2) instead of usage + error, and
+    refuses a flag it does not know by name (no abbreviations), naming the closest one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        known, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self.error(self.unknown(unknown))
+        return known
+
+    def unknown(self, extras: Sequence[str]) -> str:
+        """What is wrong with the first argument this parser does not know."""
+        flag = next((e.split("=", 1)[0] for e in extras if e.startswith("-")), None)
+        if flag is None:
+            return f"unexpected argument {extras[0]!r}"
+        known = [s for action in self._actions for s in action.option_strings]
+        close = difflib.get_close_matches(flag, known, n=1)
+        hint = f"did you mean {close[0]} (-P {_param(close[0])})?" if close else "no such flag"
+        return f"unknown flag {flag} (-P {_param(flag)}): {hint}"
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _param(flag: str) -> str:
+    """The MLproject parameter of a flag: ``--learning-rate`` -> ``learning_rate``."""
+    return flag.lstrip("-").replace("-", "_")
 
 
 def _bool(text: str) -> bool:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from pipelines import _cli
+from pipelines import _cli, _preflight
 from tracking.config.errors import ConfigError, MonitorError
-from tracking.config.train import TrainConfig, validate
+from tracking.config.train import TrainConfig
 from tracking.model.devices import gpu_list, worker_gpu_env
-from tracking.preflight.servers import check_tracking_uri
-from tracking.preflight.sources import check_source
-from tracking.sweep.config import SweepConfig, validate_sweep
+from tracking.sweep.config import SweepConfig, in_this_process, validate_sweep
+
+if TYPE_CHECKING:
+    from tracking.sweep.study import SweepResult
 
 
 def parse(argv: Sequence[str] | None) -> tuple[TrainConfig, SweepConfig]:
@@ -32,36 +34,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:  # every check that needs no TensorFlow, before anything is created
         base, sweep = parse(argv)
         validate_sweep(sweep)
-        validate(base)
-        check_source(base)
-        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), base.model_name)
+        _preflight.light(base)
         from tracking.sweep.storage import open_sweep_storage  # Optuna + SQLAlchemy only
 
         storage = open_sweep_storage(sweep)
         from tracking.door.tracker import Tracker
-        from tracking.run.registry import check_target  # MLflow, no TensorFlow
 
-        check_target(Tracker(), base)  # the registered model takes this data's inputs
+        _preflight.registry(Tracker(), base)  # the registered model takes this data's inputs
+        if in_this_process(sweep) and sweep.gpus:  # as worker 0 would: the first GPU listed
+            os.environ.update(worker_gpu_env(0, gpu_list(sweep.gpus)))
+        _cli.import_tensorflow()  # without its C++ start-up notices
+        dataset = _preflight.model_on_data(base)
     except ConfigError as error:
         return _cli.fail(error)
     except SystemExit as done:
         return int(done.code or 0)
 
-    in_process = sweep.workers == 1 and sweep.trials_per_process == 0  # as run_sweep decides
-    if in_process and sweep.gpus:  # as worker 0 would: the first GPU listed
-        os.environ.update(worker_gpu_env(0, gpu_list(sweep.gpus)))
-    _cli.import_tensorflow()  # without its C++ start-up notices
     import keras
     import optuna
-
-    from tracking.data.datasets import load_dataset
-    from tracking.model.build import check_model
-
-    try:  # the model function, called once on this data: a failing one leaves no run behind
-        dataset = load_dataset(base)
-        check_model(base, dataset)
-    except ConfigError as error:
-        return _cli.fail(error)
 
     from tracking.config.errors import Terminated, WorkerRefused
     from tracking.sweep.study import run_sweep
@@ -70,7 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
     keras.utils.disable_interactive_logging()  # no Keras progress bars between trial lines
     _cli.raise_on_sigterm()
-    # With workers=1 trials_per_process=0 every trial runs in this process (run_sweep decides).
     processes = WorkerProcesses.of_module("pipelines.sweep_worker", _cli.import_roots())
     try:
         result = run_sweep(
@@ -81,18 +70,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, Terminated):
         print("interrupted: the parent run ended KILLED; rerun to resume", file=sys.stderr)
         return 130
+    print(outcome(base, result))
+    return 0
+
+
+def outcome(base: TrainConfig, result: SweepResult) -> str:
+    """What the study counts, its best trial, and what became of ``@champion``."""
     counts = ", ".join(f"{n} {s.lower()}" for s, n in result.counts.items() if n)
     best = (
         "no complete trial"
         if result.best_number is None
         else f"best {base.monitor} {result.best_value:.4f} (trial {result.best_number})"
     )
-    print(f"study {result.study_name}: {counts}; {best}; parent run {result.parent_run_id}")
+    lines = [f"study {result.study_name}: {counts}; {best}; parent run {result.parent_run_id}"]
     for label, p in (("best trial", result.promotion), ("refit", result.refit_promotion)):
         if p is not None:
             verdict = "is now @champion" if p.promoted else "did not move @champion"
-            print(f"{p.name} version {p.version} ({label}) {verdict}: {p.reason}")
-    return 0
+            lines.append(f"{p.name} version {p.version} ({label}) {verdict}: {p.reason}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

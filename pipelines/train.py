@@ -6,17 +6,20 @@ process died) from its last backed-up epoch, in the same run (``tracking.run.res
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipelines import _cli
+from pipelines import _cli, _preflight
 from tracking.config.errors import ConfigError, Terminated
 from tracking.config.params import param
-from tracking.config.train import TrainConfig, validate
-from tracking.preflight.servers import check_tracking_uri
+from tracking.config.train import TrainConfig
 from tracking.preflight.sources import check_source
+
+if TYPE_CHECKING:
+    from tracking.door.tracker import Tracker
 
 
 @dataclass(frozen=True)
@@ -39,53 +42,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     _cli.setup()
     try:  # every check that needs nothing heavy, before any run exists
         config, options = parse_all(argv)
-        validate(config)
-        check_source(config)
-        check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), config.model_name)
+        _preflight.light(config)
     except ConfigError as error:
         return _cli.fail(error)
     except SystemExit as done:  # argparse: --help, or a flag it could not parse (already said)
         return int(done.code or 0)
 
-    from tracking.config import tags as T
     from tracking.door.tracker import Tracker
-    from tracking.run.registry import check_target
-    from tracking.run.resume import resume_backup_dir, resume_config, run_backup_dir
+    from tracking.run.resume import resume_config
 
     tracker = Tracker()
     resumed = options.resume_run_id
-    try:  # the run to resume, the data and the registry: all known before TensorFlow or a run
+    try:  # the run to resume, the data, the registry, the model: all known before a run exists
         if resumed:
             config = resume_config(tracker, resumed, config)
             check_source(config)  # the run's own data
-        check_target(tracker, config)
+        _preflight.registry(tracker, config)
+        _cli.import_tensorflow()  # without its C++ start-up notices
+        dataset = _preflight.model_on_data(config)
     except ConfigError as error:
         return _cli.fail(error)
 
-    _cli.import_tensorflow()  # without its C++ start-up notices
-    from tracking.data.datasets import load_dataset
-    from tracking.model.build import check_model
-    from tracking.run.training import default_run_name, train
-
-    try:  # the model function, called once on this data: a failing one leaves no run behind
-        dataset = load_dataset(config)
-        check_model(config, dataset)
-    except ConfigError as error:
-        return _cli.fail(error)
+    from tracking.run.training import train
 
     _cli.raise_on_sigterm()
-    if resumed:
-        run_id = resumed
-        backup = resume_backup_dir(tracker, run_id)  # where the killed process backed it up
-        tracker.resume_run(
-            run_id,
-            launcher_name=f"resume-{resumed[:8]}",
-            launcher_tags={T.RESUMED_RUN_ID: resumed},
-            note=f"Resumed run {resumed}; its epochs are there.",
-        )
-    else:
-        run_id = tracker.start_run(default_run_name(config))
-        backup = run_backup_dir(run_id)
+    run_id, backup = open_run(tracker, config, resumed)
     try:
         with tracker.ending(run_id):
             result = train(config, tracker=tracker, run_id=run_id, dataset=dataset, backup=backup)
@@ -102,6 +83,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     scores = ", ".join(f"{k.replace('_', ' ')} {result.test_metrics[k]:.4f}" for k in shown)
     print(f"run {result.run_id}: {result.stop_reason}, {scores or 'not scored'}")
     return 0
+
+
+def open_run(tracker: Tracker, config: TrainConfig, resumed: str) -> tuple[str, Path]:
+    """The run this command trains in, and where its epochs are backed up: a new run, or the
+    interrupted run ``resumed`` names (and the folder its killed process backed it up in)."""
+    from tracking.config import tags as T
+    from tracking.run.resume import resume_backup_dir, run_backup_dir
+    from tracking.run.training import default_run_name
+
+    if not resumed:
+        run_id = tracker.start_run(default_run_name(config))
+        return run_id, run_backup_dir(run_id)
+    tracker.resume_run(
+        resumed,
+        launcher_name=f"resume-{resumed[:8]}",
+        launcher_tags={T.RESUMED_RUN_ID: resumed},
+        note=f"Resumed run {resumed}; its epochs are there.",
+    )
+    return resumed, resume_backup_dir(tracker, resumed)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 An upgrade that removes or renames one of these falls back to the public API instead of failing;
 ``tests/tracking_tests/test_compat.py`` fails on that upgrade, naming what went, so that the
-fallback is a decision and not a surprise.
+fallback is a decision and not a surprise. Optuna's private names are in
+``tracking.compat_optuna`` (Optuna only, for the sweep's storage, before MLflow loads).
 
 - ``fluent._active_experiment_id``: the experiment ``mlflow.set_experiment`` chose.
 - the client's ``_tracking_client.store.update_run_info``: ends a run without the second

@@ -85,6 +85,42 @@ def test_unparsable_flag_is_one_line_exit_2(repo: Path) -> None:
     assert out.stderr.strip().count("\n") == 0 and "--epochs" in out.stderr
 
 
+@pytest.mark.parametrize(
+    ("module", "given", "meant"),
+    [
+        ("pipelines.train", ["--epoch", "2"], "--epochs (-P epochs)"),
+        ("pipelines.train", ["--learning-rat=0.1"], "--learning-rate (-P learning_rate)"),
+        ("pipelines.sweep", ["--n-trial", "2"], "--n-trials (-P n_trials)"),
+    ],
+)
+def test_a_flag_not_known_by_name_is_refused_with_the_one_meant(
+    repo: Path, module: str, given: list[str], meant: str
+) -> None:
+    # argparse would complete "--epoch" to "--epochs": `mlflow run -P epoch=2` trained 2 epochs.
+    out = subprocess.run(
+        [sys.executable, "-m", module, *given],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{repo / 'src'}"},
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    line = out.stderr.strip()
+    assert line.count("\n") == 0, line  # one line, no traceback
+    flag = given[0].split("=")[0]
+    assert f"unknown flag {flag} " in line and f"did you mean {meant}?" in line, line
+
+
+def test_a_flag_like_none_is_refused_without_a_guess() -> None:
+    with pytest.raises(SystemExit) as done:
+        train.parse(["--zzz", "1"])
+    assert done.value.code == 2
+    with pytest.raises(SystemExit) as done:
+        evaluate.parse(["--model", "models:/x/1"])  # an abbreviation of --model-uri
+    assert done.value.code == 2
+
+
 def _readme_table(repo: Path, heading: str) -> dict[str, str]:
     """The parameter table under ``heading``: name -> default as written in the README."""
     text = (repo / "README.md").read_text()

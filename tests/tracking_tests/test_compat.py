@@ -1,5 +1,6 @@
-"""The private MLflow and Keras names ``tracking.compat`` relies on still exist and do what it
-expects; where they can be taken away here, the public fallback gives the same result.
+"""The private MLflow, Keras and Optuna names ``tracking.compat`` and ``tracking.compat_optuna``
+rely on still exist and do what they expect; where they can be taken away here, the public
+fallback gives the same result.
 
 Each test fails on an upgrade that removes or changes what it names: read ``tracking.compat``
 and decide whether the fallback is good enough before raising the pin."""
@@ -7,6 +8,7 @@ and decide whether the fallback is good enough before raising the pin."""
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -14,13 +16,15 @@ import keras
 import mlflow
 import mlflow.tensorflow
 import numpy as np
+import optuna
 import pytest
 from mlflow import MlflowClient
 from mlflow.data.dataset import Dataset as MlflowDataset
 from mlflow.data.numpy_dataset import from_numpy
 from mlflow.exceptions import MlflowException
 
-from tracking import compat
+from tracking import compat, compat_optuna
+from tracking.sweep.heartbeat import HeartbeatProxy
 
 
 def test_the_experiment_set_experiment_chose_is_read(
@@ -198,3 +202,45 @@ def test_a_counter_keras_no_longer_has_is_left_out(caplog: pytest.LogCaptureFixt
     state = compat.KerasCallbackState(reduce).get_state()
     assert set(state) == {"wait", "best"}
     assert "cooldown_counter" in caplog.text
+
+
+def test_optunas_heartbeat_base_is_the_one_rdbstorage_has() -> None:
+    from optuna.storages._heartbeat import BaseHeartbeat
+
+    assert compat_optuna.BaseHeartbeat is BaseHeartbeat
+    # So Optuna's optimize loop and fail_stale_trials see heartbeats through the proxy.
+    assert issubclass(HeartbeatProxy, BaseHeartbeat)
+
+
+def test_without_the_private_module_the_base_is_found_on_rdbstorage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from optuna.storages._heartbeat import BaseHeartbeat
+
+    monkeypatch.setitem(sys.modules, "optuna.storages._heartbeat", None)  # import fails
+    assert compat_optuna._heartbeat_base() is BaseHeartbeat
+
+
+def _trials() -> tuple[optuna.storages.BaseStorage, int, list[optuna.trial.FrozenTrial]]:
+    storage = optuna.storages.InMemoryStorage()
+    optuna.create_study(storage=storage).ask()  # ids then differ from the trials' numbers
+    study = optuna.create_study(storage=storage)
+    study.ask(), study.ask()
+    return storage, study._study_id, study.get_trials(deepcopy=True)
+
+
+def test_a_trials_id_is_its_private_one() -> None:
+    storage, study_id, trials = _trials()
+    assert hasattr(trials[1], "_trial_id")
+    expected = [storage.get_trial(t._trial_id).number for t in trials]
+    got = [storage.get_trial(compat_optuna.storage_trial_id(t, storage, study_id)).number
+           for t in trials]  # fmt: skip
+    assert got == expected == [0, 1]
+
+
+def test_without_it_the_storage_tells_the_id() -> None:
+    storage, study_id, trials = _trials()
+    private = [t._trial_id for t in trials]
+    for trial in trials:
+        del trial._trial_id
+    assert [compat_optuna.storage_trial_id(t, storage, study_id) for t in trials] == private

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,6 +34,7 @@ from tracking.config.redact import redact
 from tracking.door.artifacts import ArtifactsDoor
 from tracking.door.models import ModelsDoor, quoted
 from tracking.door.records import MetricPoint, RunRecord
+from tracking.door.sqlite import share_sqlite
 
 __all__ = ["Terminated", "Tracker", "quoted"]
 
@@ -134,11 +134,7 @@ class Tracker(ArtifactsDoor, ModelsDoor):
     def allow_concurrent_writers(self) -> None:
         """Several processes will write to this store at once: a SQLite file gets write-ahead
         logging (kept in the file), so that readers never block the writer."""
-        uri = self.client.tracking_uri
-        path = uri.removeprefix("sqlite:///").split("?")[0] if uri.startswith("sqlite:///") else ""
-        if path and path != ":memory:":
-            with sqlite3.connect(path, timeout=60) as connection:
-                connection.execute("PRAGMA journal_mode=WAL")
+        share_sqlite(self.client.tracking_uri)
 
     def log_system_metrics(self, run_id: str, interval: float, *, resume: bool = False) -> None:
         """MLflow's system metrics of this machine (CPU, memory, disk, network; GPUs through

@@ -170,3 +170,13 @@ def named(sweep: SweepConfig, base: TrainConfig) -> SweepConfig:
     if sweep.study_name != AUTO:
         return sweep
     return replace(sweep, study_name=f"{data_model_name(base)}-sweep")
+
+
+def in_this_process(sweep: SweepConfig, can_start_workers: bool = True) -> bool:
+    """Whether a study's trials run in the calling process: with one worker that is never
+    replaced (``trials_per_process`` 0), or with one worker when no worker process can be
+    started (a library call: ``trials_per_process`` is then moot). ``tracking.sweep.study``
+    decides so, and ``pipelines.sweep`` knows it before TensorFlow loads."""
+    if not can_start_workers and sweep.workers > 1:
+        raise ValueError(f"workers={sweep.workers} needs worker processes, but got none.")
+    return sweep.workers == 1 and (not can_start_workers or sweep.trials_per_process == 0)

@@ -21,8 +21,9 @@ from collections.abc import Callable
 
 import optuna
 from optuna.storages import GrpcStorageProxy
-from optuna.storages._heartbeat import BaseHeartbeat  # not re-exported; RDBStorage uses it
 from optuna.trial import FrozenTrial, TrialState
+
+from tracking.compat_optuna import BaseHeartbeat, storage_trial_id
 
 log = logging.getLogger(__name__)
 HEARTBEAT_ATTR = "heartbeat"
@@ -58,14 +59,14 @@ class HeartbeatProxy(GrpcStorageProxy, BaseHeartbeat):
         now = time.monotonic()
         running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
         stale = []
-        for trial in running:
+        alive = {storage_trial_id(t, self, study_id): t for t in running}
+        for id_, trial in alive.items():
             beat = trial.system_attrs.get(HEARTBEAT_ATTR)
-            seen = self._seen.get(trial._trial_id)
+            seen = self._seen.get(id_)
             if seen is None or seen[0] != beat:
-                self._seen[trial._trial_id] = (beat, now)
+                self._seen[id_] = (beat, now)
             elif now - seen[1] > self.grace_period:
-                stale.append(trial._trial_id)
-        alive = {t._trial_id for t in running}
+                stale.append(id_)
         self._seen = {k: v for k, v in self._seen.items() if k in alive}
         return stale
 

@@ -1,8 +1,9 @@
 """Open the Optuna storage a sweep names, safely for many workers, before anything heavy loads.
 
 - ``sqlite:///optuna.db`` (the default): switched to write-ahead logging with a 60 s busy
-  timeout, so the worker processes of ``-P workers=N`` write to one file without "database is
-  locked" errors (``benchmarks/workers.py`` and ``tests/pipelines_tests/test_scale_out.py``).
+  timeout (``tracking.door.sqlite``, as MLflow's SQLite store is), so the worker processes of
+  ``-P workers=N`` write to one file without "database is locked" errors
+  (``benchmarks/workers.py`` and ``tests/pipelines_tests/test_scale_out.py``).
 - ``postgresql://...``: Optuna's ``CREATE TABLE`` is not atomic across sessions (workers started
   at the same instant on a fresh database fail with ``UniqueViolation ...
   pg_type_typname_nsp_index``), so the schema is created under a PostgreSQL advisory lock.
@@ -17,11 +18,9 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import sqlite3
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,12 +29,12 @@ import sqlalchemy
 from sqlalchemy.pool import NullPool
 
 from tracking.config.errors import ConfigError
+from tracking.door.sqlite import BUSY_TIMEOUT, share_sqlite, sqlite_path
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import StaleTrials
 from tracking.sweep.heartbeat import HeartbeatProxy
 
 CONNECT_TIMEOUT = 10  # seconds: an unreachable database fails fast, not after minutes
-SQLITE_BUSY_TIMEOUT = 60  # seconds a writer waits for another one
 # One advisory-lock key for everything this project serialises in a PostgreSQL database.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"tracking.sweep.storage").digest()[:8], "big") >> 1
 FIX = "check the URL and that the database is running, e.g. -P storage=sqlite:///optuna.db"
@@ -62,7 +61,7 @@ def open_storage(
             )
         if url.startswith("sqlite:///"):
             _sqlite_wal(url)
-            kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+            kwargs["engine_kwargs"] = {"connect_args": {"timeout": BUSY_TIMEOUT}}
         elif url.startswith(("postgresql", "mysql")):
             kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
         with warnings.catch_warnings(), study_lock(url):
@@ -99,7 +98,7 @@ def study_lock(url: str) -> Iterator[None]:
                     connection.execute(unlock, {"k": LOCK_KEY})
         finally:
             engine.dispose()
-    elif (path := _sqlite_path(url)) is not None:
+    elif (path := sqlite_path(url)) is not None:
         with open(f"{path}.lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or the holder dies
             try:
@@ -110,26 +109,13 @@ def study_lock(url: str) -> Iterator[None]:
         yield
 
 
-def _sqlite_path(url: str) -> Path | None:
-    if not url.startswith("sqlite:///"):
-        return None
-    path = url.removeprefix("sqlite:///").split("?")[0]
-    return None if path in ("", ":memory:") else Path(path)
-
-
 def _sqlite_wal(url: str) -> None:
-    """Write-ahead logging lets readers and one writer work at once; it is stored in the file."""
-    path = _sqlite_path(url)
-    if path is None:
-        return
-    if not path.parent.is_dir():
+    """Write-ahead logging (``tracking.door.sqlite``), in a folder that exists."""
+    path = sqlite_path(url)
+    if path is not None and not path.parent.is_dir():
         problem = f"names a folder that does not exist ({path.parent})"
         raise ConfigError("storage", url, problem, FIX)
-    connection = sqlite3.connect(str(path), timeout=SQLITE_BUSY_TIMEOUT)
-    try:
-        connection.execute("PRAGMA journal_mode=WAL")
-    finally:
-        connection.close()
+    share_sqlite(url)
 
 
 def _grpc_proxy(

@@ -23,7 +23,7 @@ from tracking.config.train import TrainConfig
 from tracking.data.datasets import Dataset, load_dataset
 from tracking.door.tracker import Tracker
 from tracking.sweep.champion import Promotions, promote_winners
-from tracking.sweep.config import SweepConfig, named
+from tracking.sweep.config import SweepConfig, in_this_process, named
 from tracking.sweep.faults import end_orphan_runs
 from tracking.sweep.objective import Objective
 from tracking.sweep.opening import StudyRun, open_study
@@ -44,15 +44,6 @@ class SweepResult(NamedTuple):
     best_value: float | None
     promotion: Promotion | None
     refit_promotion: Promotion | None = None  # the refit of the best trial, as a challenger
-
-
-def in_this_process(sweep: SweepConfig, processes: WorkerProcesses | None) -> bool:
-    """Trials run in this process with one worker that is never replaced, or when no worker
-    process can be started (``processes`` None, e.g. a library call: ``trials_per_process``
-    is then moot)."""
-    if processes is None and sweep.workers > 1:
-        raise ValueError(f"workers={sweep.workers} needs worker processes, but got none.")
-    return sweep.workers == 1 and (processes is None or sweep.trials_per_process == 0)
 
 
 def run_sweep(
@@ -77,7 +68,7 @@ def run_sweep(
     sweep = named(sweep, base)  # study_name=auto: <data>-<model>-sweep
     storage = storage if storage is not None else open_sweep_storage(sweep)
     data = dataset if dataset is not None else load_dataset(base)  # once for every trial
-    local = in_this_process(sweep, processes)
+    local = in_this_process(sweep, can_start_workers=processes is not None)
     if not local:
         tracker.allow_concurrent_writers()
     run = open_study(tracker, storage, base, sweep)
