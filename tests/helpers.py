@@ -8,7 +8,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tracking.config import tags as T
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,3 +53,19 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str = "the c
     while not condition():
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(0.3)
+
+
+def role_filter(role: str) -> str:
+    """The search filter of a sweep's runs of one role: ``parent``, ``trial``, ``refit``..."""
+    return f"tags.`{T.SWEEP_ROLE}` = '{role}'"
+
+
+def all_runs(role: str | None = None, *, client: MlflowClient | None = None) -> list[Run]:
+    """The runs of every experiment of the tracking store (``client``'s, else the process's),
+    newest first; only a sweep's runs of ``role`` when given."""
+    from mlflow import MlflowClient
+
+    client = client or MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    where = role_filter(role) if role else ""
+    return list(client.search_runs(experiments, where, max_results=1000))

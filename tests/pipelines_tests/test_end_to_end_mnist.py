@@ -10,6 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.helpers import mlflow_run
+from tracking.config import tags as T
 from tracking.config.train import TrainConfig
 from tracking.data.datasets import load_dataset
 from tracking.run.scoring import score_model_uri
@@ -62,7 +63,7 @@ def test_sweep_on_mnist_prunes_and_promotes_a_champion_that_scores_what_its_run_
     assert all(len(t.intermediate_values) < t.params["epochs"] for t in pruned)
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    roles = sorted(r.data.tags.get("sweep.role", "") for r in runs if r not in parents)
+    roles = sorted(r.data.tags.get(T.SWEEP_ROLE, "") for r in runs if r not in parents)
     assert len(parents) == 1 and roles == ["trial"] * 8  # no refit by default
     assert all(r.info.status == "FINISHED" for r in runs)
     champion = MlflowClient().get_model_version_by_alias("mnist-mlp", "champion")

@@ -16,12 +16,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
 from mlflow import MlflowClient
 
-from tests.browser import free_port, listening, mlflow_server, project_env, serve
+from tests.browser import project_env
 from tests.helpers import mlflow_run, wait_until
 
 BIN = Path(sys.executable).parent
@@ -80,16 +81,10 @@ def _kill_worker_mid_trial(
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_killed_workers_trial_continues_in_the_same_run_on_another_worker(
-    tmp_path: Path, postgres_db: Callable[[], str]
+    tmp_path: Path, postgres_db: Callable[[], str], tracking_server: Callable[..., Any]
 ) -> None:
     storage = postgres_db()
-    with serve(
-        "mlflow-server",
-        mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path / "artifacts"),
-        health="/health",
-        cwd=tmp_path,
-        env=project_env(f"sqlite:///{tmp_path}/unused.db"),
-    ) as server:
+    with tracking_server(f"sqlite:///{tmp_path}/server.db") as server:
         env = project_env(server.url)
         killed, done_epochs = _kill_worker_mid_trial(tmp_path, storage, env)
         run_id = killed.user_attrs["mlflow_run_id"]
@@ -298,20 +293,12 @@ def test_a_training_killed_in_one_directory_resumes_through_mlflow_run(
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_worker_killed_through_the_grpc_proxy_is_retried_in_the_same_run(
-    tmp_path: Path, tracking_store: str, postgres_db: Callable[[], str]
+    tmp_path: Path, tracking_store: str, postgres_db: Callable[[], str], storage_proxy: Any
 ) -> None:
     database = postgres_db()
     env = project_env(tracking_store)
-    port = free_port()
-    proxy = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.storage_proxy", "--storage", database,
-         "--port", str(port)],
-        cwd=tmp_path, env=env, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    command = [sys.executable, "-m", "pipelines.sweep", *SWEEP,
-               "--storage", f"grpc://127.0.0.1:{port}"]  # fmt: skip
-    try:
-        wait_until(lambda: listening(port), 120, "the proxy to listen")  # tables created
+    with storage_proxy(database, env) as grpc:  # listening: its tables are created
+        command = [sys.executable, "-m", "pipelines.sweep", *SWEEP, "--storage", grpc]
         reader = optuna.storages.RDBStorage(database)  # one connection pool for every look
         first = _start(command, tmp_path, env)
         wait_until(lambda: _reported(reader) >= 5, 300, "trial 0 to report 5 epochs")
@@ -326,9 +313,6 @@ def test_a_worker_killed_through_the_grpc_proxy_is_retried_in_the_same_run(
         assert killed.state.name == "RUNNING"  # what a killed process leaves behind
         _, stderr = second.communicate(timeout=600)
         assert second.returncode == 0, stderr[-4000:]
-    finally:
-        proxy.send_signal(signal.SIGINT)
-        proxy.wait(30)
     study = optuna.load_study(study_name="faults", storage=database)
     states = [t.state.name for t in study.trials]
     # Failed through the proxy's heartbeats, retried with the same params: n_trials finished.

@@ -20,6 +20,7 @@ from nbclient import NotebookClient
 from sklearn.datasets import load_digits
 
 from tests.conftest import REPO
+from tracking.config import tags as T
 
 PER_EPOCH = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 SUMMARY = ("best_epoch", "best_val_loss", "epochs_trained", "test_loss", "test_accuracy")
@@ -89,7 +90,7 @@ def test_the_readme_python_runs_in_a_kernel_and_logs_what_main_logs(tmp_path: Pa
     assert "built by `cnn`" in card and "conv2d (Conv2D)" in card
 
     # the study: a parent run, a nested run per trial, the best trial @champion
-    parent = next(r for r in runs if r.data.tags.get("sweep.role") == "parent")
+    parent = next(r for r in runs if r.data.tags.get(T.SWEEP_ROLE) == "parent")
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["optuna.study_name"] == "digits-cnn"
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]

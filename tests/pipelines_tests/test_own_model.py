@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from sklearn.datasets import load_digits
 
 from pipelines.train import main
-from tests.helpers import mlflow_run
+from tests.helpers import mlflow_run, role_filter
 
 REPO = Path(__file__).resolve().parents[2]
 CNN = f"{REPO / 'examples' / 'cnn.py'}:build"
@@ -231,7 +231,7 @@ def test_a_sweep_of_the_example_cnn_promotes_a_model_taking_raw_images(
     assert sweep([*argv, "--epochs-max", "2", "--pruner", "none"]) == 0
     trials = mlflow.search_runs(
         search_all_experiments=True,
-        filter_string="tags.`sweep.role` = 'trial'",
+        filter_string=role_filter("trial"),
         output_format="list",
     )
     assert len(trials) == 2

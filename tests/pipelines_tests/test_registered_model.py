@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 
 from pipelines.sweep import main as sweep_main
 from pipelines.train import main
+from tests.helpers import all_runs
 from tracking.config.train import TrainConfig
 from tracking.data.datasets import load_dataset
 from tracking.door.tracker import Tracker
@@ -51,13 +52,9 @@ def _test_rows(path: Path) -> pd.DataFrame:
     return raw.iloc[rows]
 
 
-def _runs() -> list[mlflow.entities.Run]:
-    return mlflow.search_runs(search_all_experiments=True, output_format="list")
-
-
 def test_registered_csv_model_takes_raw_rows_and_names_its_classes(wine_csv: Path) -> None:
     assert main(["--dataset", "csv", "--data-path", str(wine_csv), *FAST]) == 0
-    (run,) = _runs()
+    (run,) = all_runs()
     # registered_model_name=auto: named after the CSV file.
     (version,) = MlflowClient().search_model_versions("name = 'wine-mlp'")
     assert version.run_id == run.info.run_id
@@ -92,7 +89,7 @@ def test_registered_csv_model_takes_raw_rows_and_names_its_classes(wine_csv: Pat
 def test_every_run_is_diagnosed_and_every_version_has_a_model_card(wine_csv: Path) -> None:
     argv = ["--dataset", "csv", "--data-path", str(wine_csv), *FAST, "--shift-train-curves", "1"]
     assert main(argv) == 0
-    (run,) = _runs()
+    (run,) = all_runs()
     run_id, tags, metrics = run.info.run_id, run.data.tags, run.data.metrics
     client = MlflowClient()
 
@@ -139,7 +136,7 @@ def test_auto_name_follows_the_dataset_and_empty_registers_nothing() -> None:
     names = [m.name for m in MlflowClient().search_registered_models()]
     assert names == ["digits-mlp"]  # not mnist-mlp
     assert main(["--dataset", "digits", *FAST, "--registered-model-name", ""]) == 0
-    assert len(_runs()) == 2
+    assert len(all_runs()) == 2
     assert len(MlflowClient().search_model_versions("name = 'digits-mlp'")) == 1
 
 
@@ -165,5 +162,5 @@ def test_registering_other_inputs_is_refused_before_training(
     assert len(err) == 1 and err[0].startswith("error: registered_model_name='shared-mlp' has")
     assert optuna.get_all_study_names(storage="sqlite:///optuna.db") == []
     # Nothing was created: no second run, no second version.
-    assert len(_runs()) == 1
+    assert len(all_runs()) == 1
     assert len(MlflowClient().search_model_versions("name = 'shared-mlp'")) == 1

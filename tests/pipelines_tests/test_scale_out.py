@@ -10,13 +10,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
 from mlflow import MlflowClient
 
-from tests.browser import free_port, mlflow_server, project_env, serve
-from tests.helpers import mlflow_run, wait_until
+from tests.browser import free_port, mlflow_server, project_env
+from tests.helpers import all_runs, mlflow_run, wait_until
+from tracking.config import tags as T
 
 BIN = Path(sys.executable).parent
 TINY = [
@@ -34,24 +36,13 @@ def _sweep(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipelines.sweep", *TINY, *args]
 
 
-def _runs(client: MlflowClient) -> list:  # type: ignore[type-arg]
-    return client.search_runs(["0"], max_results=1000)
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_three_workers_started_at_once_on_a_fresh_postgres_database(
-    tmp_path: Path, postgres_db: Callable[[], str]
+    tmp_path: Path, postgres_db: Callable[[], str], tracking_server: Callable[..., Any]
 ) -> None:
     optuna_db, mlflow_db = postgres_db(), postgres_db()
-    server_env = project_env(f"sqlite:///{tmp_path}/unused.db")
-    with serve(
-        "mlflow-server",
-        mlflow_server(mlflow_db, tmp_path / "artifacts"),
-        health="/health",
-        cwd=tmp_path,
-        env=server_env,
-    ) as server:
+    with tracking_server(mlflow_db) as server:
         env = project_env(server.url)
         command = _sweep("--storage", optuna_db, "--n-trials", "9", "--trials-per-process", "0")
         workers = [
@@ -64,9 +55,9 @@ def test_three_workers_started_at_once_on_a_fresh_postgres_database(
         study = optuna.load_study(study_name="scale", storage=optuna_db)
         states = [t.state.name for t in study.trials]
         assert len(states) == 9 and all(s in FINISHED for s in states), states
-        runs = _runs(MlflowClient(server.url))
-        parents = [r for r in runs if r.data.tags.get("sweep.role") == "parent"]
-        children = [r for r in runs if r.data.tags.get("sweep.role") == "trial"]
+        runs = all_runs(client=MlflowClient(server.url))
+        parents = [r for r in runs if r.data.tags.get(T.SWEEP_ROLE) == "parent"]
+        children = [r for r in runs if r.data.tags.get(T.SWEEP_ROLE) == "trial"]
         assert len(parents) == 1 and len(children) == 9
         assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
         assert [r.info.status for r in runs if r.info.status == "RUNNING"] == []
@@ -87,8 +78,8 @@ def test_workers_2_through_mlflow_run_recycle_and_use_both_cores(
     trials = study.trials
     # Exactly n_trials, all finished, in one parent run (the one `mlflow run` opened).
     assert len(trials) == 6 and all(t.state.name in FINISHED for t in trials)
-    runs = _runs(MlflowClient())
-    assert len([r for r in runs if r.data.tags.get("sweep.role") == "parent"]) == 1
+    runs = all_runs(client=MlflowClient())
+    assert len([r for r in runs if r.data.tags.get(T.SWEEP_ROLE) == "parent"]) == 1
     assert [r for r in runs if r.info.status == "RUNNING"] == []
     # Each process ran at most trials_per_process trials: workers were replaced.
     pids = [t.user_attrs["worker_pid"] for t in trials]
@@ -176,7 +167,7 @@ def test_a_tracking_server_restarted_mid_run_loses_no_epoch(tmp_path: Path) -> N
         server = start()  # ...and comes back 8 s later on the same port
         _, stderr = training.communicate(timeout=400)
         assert training.returncode == 0, stderr[-3000:]
-        (run,) = _runs(client)
+        (run,) = all_runs(client=client)
         n = int(run.data.metrics["epochs_trained"])
         assert n == 60 and run.info.status == "FINISHED"
         for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
@@ -190,16 +181,11 @@ def test_a_tracking_server_restarted_mid_run_loses_no_epoch(tmp_path: Path) -> N
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_workers_through_the_grpc_storage_proxy(tmp_path: Path, tracking_store: str) -> None:
-    port = free_port()
+def test_workers_through_the_grpc_storage_proxy(
+    tmp_path: Path, tracking_store: str, storage_proxy: Callable[..., Any]
+) -> None:
     env = project_env(tracking_store)
-    proxy = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.storage_proxy", "--storage",
-         f"sqlite:///{tmp_path}/optuna.db", "--port", str(port)],
-        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        grpc = f"grpc://127.0.0.1:{port}"
+    with storage_proxy(f"sqlite:///{tmp_path}/optuna.db", env) as grpc:
         command = _sweep("--storage", grpc, "--n-trials", "4", "--trials-per-process", "0")
         workers = [
             subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
@@ -207,13 +193,10 @@ def test_workers_through_the_grpc_storage_proxy(tmp_path: Path, tracking_store: 
         ]
         errors = [w.communicate(timeout=800)[1] for w in workers]
         assert [w.returncode for w in workers] == [0, 0], "\n".join(e[-2000:] for e in errors)
-    finally:
-        proxy.send_signal(signal.SIGINT)
-        proxy.wait(30)
     study = optuna.load_study(study_name="scale", storage=f"sqlite:///{tmp_path}/optuna.db")
     assert [t.state.name in FINISHED for t in study.trials] == [True] * 4
-    runs = _runs(MlflowClient())
-    assert len([r for r in runs if r.data.tags.get("sweep.role") == "parent"]) == 1
+    runs = all_runs(client=MlflowClient())
+    assert len([r for r in runs if r.data.tags.get(T.SWEEP_ROLE) == "parent"]) == 1
     assert [r for r in runs if r.info.status == "RUNNING"] == []
 
 
@@ -247,13 +230,13 @@ def test_ctrl_c_stops_every_worker_cleanly(tmp_path: Path, tracking_store: str) 
     assert [t.state.name for t in trials] == ["FAIL", "FAIL", "WAITING", "WAITING"]
     assert {t.system_attrs["failed_trial"] for t in trials[2:]} == {0, 1}
     assert sorted(str(t.params) for t in trials[2:]) == sorted(str(t.params) for t in trials[:2])
-    runs = _runs(MlflowClient())
-    statuses = sorted((r.data.tags.get("sweep.role"), r.info.status) for r in runs)
+    runs = all_runs(client=MlflowClient())
+    statuses = sorted((r.data.tags.get(T.SWEEP_ROLE), r.info.status) for r in runs)
     assert statuses == [("parent", "KILLED"), ("trial", "KILLED"), ("trial", "KILLED")]
     assert all(
         r.data.tags.get("stop_reason") == "interrupted"
         for r in runs
-        if r.data.tags.get("sweep.role") == "trial"
+        if r.data.tags.get(T.SWEEP_ROLE) == "trial"
     )
 
 
@@ -268,7 +251,7 @@ def _healthy(port: int) -> bool:
 
 
 def _logged_steps(client: MlflowClient) -> int:
-    runs = _runs(client)
+    runs = all_runs(client=client)
     if not runs:
         return 0
     return len(client.get_metric_history(runs[0].info.run_id, "val_loss"))

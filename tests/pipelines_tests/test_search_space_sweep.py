@@ -12,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipelines.sweep import main as sweep
+from tests.helpers import role_filter
 
 REPO = Path(__file__).resolve().parents[2]
 CNN = f"{REPO / 'examples' / 'cnn.py'}:build"
@@ -43,7 +44,7 @@ def test_a_sweep_searches_the_space_and_the_model_function_gets_it(
     assert sweep(argv) == 0
     trials = mlflow.search_runs(
         search_all_experiments=True,
-        filter_string="tags.`sweep.role` = 'trial'",
+        filter_string=role_filter("trial"),
         output_format="list",
     )
     assert len(trials) == 3
@@ -68,7 +69,7 @@ def test_a_sweep_searches_the_space_and_the_model_function_gets_it(
     ]
     (parent,) = mlflow.search_runs(
         search_all_experiments=True,
-        filter_string="tags.`sweep.role` = 'parent'",
+        filter_string=role_filter("parent"),
         output_format="list",
     )
     assert {"best.filters", "best.kernel_size", "best.dense_units"} <= set(parent.data.tags)

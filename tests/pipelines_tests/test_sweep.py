@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from pipelines.sweep import main
+from tests.helpers import all_runs
 from tracking.config.errors import Terminated
 from tracking.config.train import TrainConfig
 from tracking.door.tracker import Tracker
@@ -44,14 +45,6 @@ def _study(name: str = "digits-mlp-sweep") -> optuna.Study:
     return optuna.load_study(study_name=name, storage="sqlite:///optuna.db")
 
 
-def _runs(role: str) -> list[mlflow.entities.Run]:
-    return mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string=f"tags.`sweep.role` = '{role}'",
-        output_format="list",
-    )
-
-
 def _model_runs() -> set[str]:
     models = mlflow.search_logged_models(experiment_ids=["0"], output_format="list")
     return {m.source_run_id for m in models}
@@ -59,7 +52,7 @@ def _model_runs() -> set[str]:
 
 def _check_trials_match_runs(study: optuna.Study, parent: mlflow.entities.Run) -> None:
     client = mlflow.MlflowClient()
-    children = {r.info.run_id: r for r in _runs("trial")}
+    children = {r.info.run_id: r for r in all_runs("trial")}
     assert len(children) == len(study.trials)
     with_model = _model_runs()
     for trial in study.trials:
@@ -91,7 +84,7 @@ def test_sweep_nests_every_trial_under_one_parent_run(capsys: pytest.CaptureFixt
     argv = [*FAST, "--n-trials", "4", "--prune-startup-trials", "1", "--prune-warmup-epochs", "0"]
     assert main(argv) == 0
     study = _study()
-    [parent] = _runs("parent")
+    [parent] = all_runs("parent")
     assert parent.info.status == "FINISHED"
     _check_trials_match_runs(study, parent)
     counts = {s: sum(t.state.name == s for t in study.trials) for s in ("COMPLETE", "PRUNED")}
@@ -141,7 +134,7 @@ def test_resume_continues_to_n_trials_in_total_under_the_same_parent() -> None:
                        show_progress_bar=False, tracker=Tracker())  # fmt: skip
     study = _study()
     assert len(study.trials) == 4 and second.parent_run_id == first.parent_run_id
-    [parent] = _runs("parent")
+    [parent] = all_runs("parent")
     _check_trials_match_runs(study, parent)
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
     assert len({tuple(t.params.items()) for t in study.trials}) == 4  # resume replays nothing
@@ -158,7 +151,7 @@ def test_resume_continues_to_n_trials_in_total_under_the_same_parent() -> None:
     )
     # a third invocation with the same cap runs nothing and keeps the single parent
     run_sweep(BASE, SweepConfig(n_trials=4, **SPACE), show_progress_bar=False, tracker=Tracker())
-    assert len(_study().trials) == 4 and len(_runs("parent")) == 1
+    assert len(_study().trials) == 4 and len(all_runs("parent")) == 1
 
 
 class Raise(optuna.pruners.BasePruner):
@@ -188,8 +181,8 @@ def test_an_interrupted_sweep_ends_its_runs_killed_and_resumes(signal: BaseExcep
     with pytest.raises(KeyboardInterrupt):
         run_sweep(BASE, SweepConfig(n_trials=2, **SPACE), pruner=Raise(signal),
                   show_progress_bar=False, tracker=Tracker())  # fmt: skip
-    [parent] = _runs("parent")
-    [child] = _runs("trial")
+    [parent] = all_runs("parent")
+    [child] = all_runs("trial")
     assert parent.info.status == "KILLED" and child.info.status == "KILLED"
     assert child.data.tags["optuna.state"] == "FAIL"
     result = run_sweep(BASE, SweepConfig(n_trials=2, **SPACE), pruner=NeverPrune(),

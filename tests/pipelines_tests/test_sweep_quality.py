@@ -11,6 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tests.helpers import all_runs
 from tracking.config.train import TrainConfig
 from tracking.door.tracker import Tracker
 from tracking.sweep.config import SweepConfig
@@ -28,14 +29,6 @@ class NeverPrune(optuna.pruners.BasePruner):
 
 def _study(name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage="sqlite:///optuna.db")
-
-
-def _runs(role: str) -> list[mlflow.entities.Run]:
-    return mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string=f"tags.`sweep.role` = '{role}'",
-        output_format="list",
-    )
 
 
 def test_the_base_configuration_is_brought_into_the_search_space() -> None:
@@ -109,7 +102,7 @@ def test_the_refit_trains_on_train_and_validation_rows_for_the_recommended_epoch
                        tracker=Tracker())  # fmt: skip
     study = _study(result.study_name)
     best_run = mlflow.get_run(study.best_trial.user_attrs["mlflow_run_id"])
-    (refit,) = _runs("refit")
+    (refit,) = all_runs("refit")
     assert refit.info.status == "FINISHED"
     assert refit.data.tags["mlflow.parentRunId"] == result.parent_run_id
     assert refit.data.tags["refit.of_trial"] == str(study.best_trial.number)
@@ -131,4 +124,4 @@ def test_the_refit_trains_on_train_and_validation_rows_for_the_recommended_epoch
     assert "95 % CI" in parent["promotion.refit.reason"]
     # A rerun of the finished study refreshes the summary: no second refit.
     run_sweep(BASE, sweep, show_progress_bar=False, tracker=Tracker())
-    assert len(_runs("refit")) == 1
+    assert len(all_runs("refit")) == 1

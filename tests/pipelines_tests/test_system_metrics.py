@@ -6,25 +6,18 @@ from __future__ import annotations
 import os
 
 import keras
-import mlflow
 import pytest
 import tensorflow as tf
 from mlflow import MlflowClient
 
 from pipelines import sweep, train
+from tests.helpers import all_runs
 from tracking.model.devices import cpu_model
 
 TINY = ["--dataset", "digits", "--hidden-units", "16", "--max-train-samples", "300"]
 # Sampled every 0.2 s: a run of a few seconds has several samples.
 OFTEN = ["--system-metrics-interval", "0.2"]
 SYSTEM = ("system/cpu_utilization_percentage", "system/system_memory_usage_megabytes")
-
-
-def _runs(role: str | None = None) -> list[mlflow.entities.Run]:
-    where = f"tags.`sweep.role` = '{role}'" if role else ""
-    return mlflow.search_runs(
-        search_all_experiments=True, filter_string=where, output_format="list"
-    )
 
 
 def _system_metrics(run_id: str) -> dict[str, list[float]]:
@@ -41,7 +34,7 @@ def test_a_training_run_shows_the_machine_and_the_devices(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert train.main([*TINY, "--epochs", "2", *OFTEN, "--registered-model-name", ""]) == 0
-    (run,) = _runs()
+    (run,) = all_runs()
     sampled = _system_metrics(run.info.run_id)
     # MLflow's CPU and memory metrics, as its UI charts them, with real values.
     for key in SYSTEM:
@@ -64,7 +57,7 @@ def test_a_training_run_shows_the_machine_and_the_devices(
 def test_system_metrics_off_logs_none(capsys: pytest.CaptureFixture[str]) -> None:
     argv = [*TINY, "--epochs", "1", *OFTEN, "--system-metrics", "false"]
     assert train.main([*argv, "--registered-model-name", ""]) == 0
-    (run,) = _runs()
+    (run,) = all_runs()
     assert _system_metrics(run.info.run_id) == {}
     assert run.info.status == "FINISHED" and run.data.params["device.gpus"] == "none"
 
@@ -82,8 +75,8 @@ def test_a_sweep_trial_and_its_parent_show_the_machine(
         "--trials-per-process", "0", "--gpus", "1",
     ]  # fmt: skip
     assert sweep.main(argv) == 0
-    (trial,) = _runs("trial")
-    (parent,) = _runs("parent")
+    (trial,) = all_runs("trial")
+    (parent,) = all_runs("parent")
     for run in (trial, parent):
         sampled = _system_metrics(run.info.run_id)
         assert all(sampled.get(key) for key in SYSTEM), (run.data.tags, sorted(sampled))
@@ -96,4 +89,4 @@ def test_a_bad_gpu_list_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert sweep.main([*TINY, "--gpus", "0,first"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "gpus='0,first'" in err and "-P gpus=0,1" in err, err
-    assert _runs() == []
+    assert all_runs() == []

@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipelines.train import main
-from tests.helpers import mlflow_run, train_run
+from tests.helpers import all_runs, mlflow_run, train_run
 from tracking.config.train import TrainConfig
 from tracking.data.datasets import load_dataset
 
@@ -25,12 +25,8 @@ FAST = ["--dataset", "digits", "--hidden-units", "32", "--epochs", "3", "--seed"
 FAST_CONFIG = TrainConfig(dataset="digits", hidden_units="32", epochs=3, seed=7)
 
 
-def _runs() -> list[mlflow.entities.Run]:
-    return mlflow.search_runs(search_all_experiments=True, output_format="list")
-
-
 def _only_run() -> mlflow.entities.Run:
-    (run,) = _runs()
+    (run,) = all_runs()
     return run
 
 
@@ -222,7 +218,7 @@ def test_signal_mid_training_ends_killed_with_curves(
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        runs = _runs()
+        runs = all_runs()
         if runs and len(_steps(runs[0].info.run_id, "loss")) >= 2:
             break
         assert process.poll() is None, process.stderr.read()

@@ -21,6 +21,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from tests import browser
+from tests.helpers import role_filter
 
 # Chromium's virtual time under the load of other tests: one at a time (Makefile, `serial`).
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
@@ -75,7 +76,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
         [training_run.info.experiment_id], filter_string="params.hidden_units = '256,128'"
     )
     (parent_run,) = client.search_runs(
-        [training_run.info.experiment_id], filter_string="tags.`sweep.role` = 'parent'"
+        [training_run.info.experiment_id], filter_string=role_filter("parent")
     )
     env = browser.project_env(store)
 
