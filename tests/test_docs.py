@@ -14,7 +14,7 @@ Read from README.md, docs/*.md and benchmarks/README.md, without running anythin
   ``python benchmarks/<x>.py --flags`` defines those flags; a bare ``-P name=value`` names a
   parameter of some entry point;
 - every relative link resolves, to a file and, with ``#anchor``, to a heading in it;
-- the README is at most 260 lines and links every page of docs/; docs/architecture.md's layout
+- the README is at most 200 lines and links every page of docs/; docs/architecture.md's layout
   names every module of src/tracking and pipelines, and each entry of it exists.
 """
 
@@ -38,7 +38,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 PAGES = [README, *sorted((REPO / "docs").glob("*.md")), REPO / "benchmarks" / "README.md"]
-MAX_README_LINES = 260
+MAX_README_LINES = 200
 # Pages another change adds (linked already). Remove an entry once its page exists.
 PENDING: set[str] = set()  # pages linked before they exist
 
@@ -632,7 +632,7 @@ def test_the_readme_uses_the_champion_as_docs_serving_runs_it() -> None:
     # Every line of code the README shows under "Use the champion" is a line of
     # docs/serving.md, whose blocks tests/pipelines_tests/test_serving_doc.py runs as written.
     readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Use the champion") : readme.index("## Scale out")]
+    section = readme[readme.index("## Use the champion") : readme.index("## A team, many machines")]
     served = {line.strip() for line in (REPO / "docs" / "serving.md").read_text().splitlines()}
     code = re.findall(r"```\w*\n(.*?)```", section, flags=re.S)
     lines = [line.strip() for block in code for line in block.splitlines() if line.strip()]

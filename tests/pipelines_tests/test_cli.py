@@ -1,10 +1,10 @@
-"""One configuration surface: MLproject, the CLI, the dataclasses and the README tables agree."""
+"""One configuration surface: MLproject, the CLI and the dataclasses agree, and
+docs/parameters.md is generated from the dataclasses (``pipelines/parameters_page.py``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipelines import evaluate, sweep, train
+from pipelines import evaluate, parameters_page, sweep, train
 from tracking.config.params import param_text
 from tracking.config.train import DATA_FIELDS, TrainConfig
 from tracking.sweep.config import SweepConfig
@@ -121,21 +121,24 @@ def test_a_flag_like_none_is_refused_without_a_guess() -> None:
     assert done.value.code == 2
 
 
-def _readme_table(repo: Path, heading: str) -> dict[str, str]:
-    """The parameter table under ``heading``: name -> default as written in the README."""
-    text = (repo / "README.md").read_text()
-    start = text.index(heading)
+def test_the_parameters_page_is_generated_from_the_dataclasses(repo: Path) -> None:
+    # docs/parameters.md is what `python -m pipelines.parameters_page` writes, to the byte.
+    assert (repo / "docs" / "parameters.md").read_text() == parameters_page.render(), (
+        "docs/parameters.md is out of date: run `python -m pipelines.parameters_page`"
+    )
+
+
+def _page_table(heading: str) -> dict[str, str]:
+    """The rendered table under ``## heading``: parameter name -> default as written."""
+    text = parameters_page.render()
+    start = text.index(f"\n## {heading}\n")
     rows: dict[str, str] = {}
-    for line in text[start:].splitlines()[1:]:
-        if line.startswith("#"):
+    for line in text[start:].splitlines()[2:]:
+        if line.startswith("## "):
             break
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 3 or not cells[0].startswith("`") or cells[0] == "`parameter`":
-            continue
-        names = re.findall(r"`([^`]+)`", cells[0])
-        defaults = re.findall(r"`([^`]*)`", cells[1])
-        assert len(names) == len(defaults), line
-        rows.update(zip(names, defaults, strict=True))
+        if len(cells) >= 2 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = cells[1].strip("`")
     return rows
 
 
@@ -147,16 +150,15 @@ def _same_default(written: str, default: Any) -> bool:
 
 @pytest.mark.parametrize(
     ("heading", "classes"),
-    [
-        ("## Parameters", (TrainConfig, train.ResumeOptions)),
-        ("### Sweep parameters", (SweepConfig,)),
-    ],
+    [("Train", (TrainConfig, train.ResumeOptions)), ("Sweep", (SweepConfig,))],
 )
-def test_readme_parameter_tables_match_the_dataclasses(
-    repo: Path, heading: str, classes: tuple[type, ...]
+def test_the_parameters_page_lists_every_field_with_its_default(
+    heading: str, classes: tuple[type, ...]
 ) -> None:
-    table = _readme_table(repo, heading)
+    table = _page_table(heading)
     fields = {f.name: f.default for cls in classes for f in dataclasses.fields(cls)}
     assert list(table) == list(fields)  # every parameter, in the dataclass's order
     wrong = {k: v for k, v in table.items() if not _same_default(v, fields[k])}
-    assert wrong == {}, f"README defaults differ from the code: {wrong}"
+    assert wrong == {}, f"docs/parameters.md defaults differ from the code: {wrong}"
+    # The evaluate entry point's page section names what its parser takes.
+    assert list(_page_table("Evaluate")) == ["model_uri", *DATA_FIELDS]

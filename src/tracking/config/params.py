@@ -2,8 +2,9 @@
 
 ``param()`` builds such a field; ``check()`` validates any config dataclass from that metadata
 and raises ConfigError naming the parameter, the value and the fix. The command line
-(``pipelines/_cli.py``), the error messages and the test that compares MLproject and the README
-tables with the dataclasses (``tests/tracking_tests/test_params.py``) all read the same metadata.
+(``pipelines/_cli.py``), the error messages and docs/parameters.md
+(``pipelines/parameters_page.py``, checked with MLproject by ``tests/pipelines_tests/test_cli.py``)
+all read the same metadata.
 Standard library only: validation runs before anything heavy is imported.
 """
 
