@@ -72,9 +72,7 @@ def time_epochs(config: TrainConfig, dataset: Dataset, device: str, epochs: int)
     keras.utils.set_random_seed(config.seed)
     timer = EpochTimer()
     with tf.device(device):
-        model = build_model(
-            config, dataset.input_shape, dataset.n_classes, dataset.offset, dataset.divisor
-        )
+        model = build_model(config, dataset.input_shape, dataset.n_classes, dataset.scaling)
         build_optimizer(model)
         history = model.fit(
             dataset.x_train,

@@ -101,7 +101,7 @@ def main() -> int:
                 dropout=hp.Float("dropout", space.dropout_min, space.dropout_max),
                 l2=hp.Float("l2", space.l2_min, space.l2_max, sampling="log"),
             )
-            return build_model(config, data.n_features, data.n_classes, data.offset, data.divisor)
+            return build_model(config, data.n_features, data.n_classes, data.scaling)
 
         def fit(self, hp: Any, model: keras.Model, *fit_args: Any, **kwargs: Any) -> Any:
             batch_size = hp.Choice("batch_size", list(space.batch_size_choices))

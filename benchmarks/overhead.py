@@ -134,9 +134,7 @@ def bare(config: TrainConfig, dataset: Dataset) -> dict[str, float]:
     """(a), and the fit of (c): the model ``train()`` builds, fitted and scored, nothing logged."""
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
-    model = build_model(
-        config, dataset.n_features, dataset.n_classes, dataset.offset, dataset.divisor
-    )
+    model = build_model(config, dataset.n_features, dataset.n_classes, dataset.scaling)
     started = time.perf_counter()
     model.fit(
         dataset.x_train,

@@ -14,7 +14,8 @@ as ``tracking.config.train``, never pulls in TensorFlow, MLflow, pandas or matpl
   what follows ``fit``);
 - scoring any model URI: ``score_model_uri`` (``tracking.run.scoring``);
 - your own ``model.fit`` and ``study.optimize`` from Python or a notebook: ``track``
-  (``tracking.run.notebook``), ``track_study`` (``tracking.sweep.notebook``);
+  (``tracking.run.notebook``), ``track_study`` (``tracking.sweep.notebook``), both taking
+  a ``TrackOptions`` (``tracking.run.fit_options``) or its fields as keywords;
 - the sweep: ``tracking.sweep``.
 """
 
@@ -37,6 +38,7 @@ _WHERE = {
     "score_model_uri": "tracking.run.scoring",
     "track": "tracking.run.notebook",
     "TrackedRun": "tracking.run.notebook",
+    "TrackOptions": "tracking.run.fit_options",
     "track_study": "tracking.sweep.notebook",
 }
 __all__ = sorted(_WHERE)

@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 
 from tracking.data.datasets import Dataset
 from tracking.door.tracker import Tracker, quoted
+from tracking.model.scaling import Scaling
 from tracking.run.evaluation import log_mlflow_evaluation
 from tracking.run.scoring import score_model_uri
 
@@ -81,8 +82,9 @@ def _digits() -> Dataset:
     rng = np.random.default_rng(0)
     x = rng.random((30, 4)).astype(np.float32)
     y = (x[:, 0] > 0.5).astype(np.int64)
-    return Dataset("t", "t", x[:20], y[:20], x[:0], y[:0], x[20:], y[20:], ("0", "1"),
-                   np.zeros(4, np.float32), np.ones(4, np.float32))  # fmt: skip
+    return Dataset(name="t", source="t", x_train=x[:20], y_train=y[:20], x_val=x[:0],
+                   y_val=y[:0], x_test=x[20:], y_test=y[20:], class_names=("0", "1"),
+                   scaling=Scaling(np.zeros(4, np.float32), np.ones(4, np.float32)))  # fmt: skip
 
 
 def _model() -> keras.Model:

@@ -19,6 +19,7 @@ from mlflow.types import Schema, TensorSpec
 from tracking.data.datasets import Dataset
 from tracking.door.models import pip_requirements
 from tracking.door.tracker import Tracker
+from tracking.model.scaling import Scaling
 from tracking.preflight.inputs import ModelInputs, class_values
 from tracking.run.scoring import score_loaded
 
@@ -86,8 +87,9 @@ def test_older_versions_are_still_scored_from_their_probabilities() -> None:
     assert not model.takes_params  # no switch: probabilities by default
     y = np.array([0, 1, 2])
     empty = np.zeros((0, 4), np.float32)
-    dataset = Dataset("t", "t", empty, y[:0], empty, y[:0], x, y, ("a", "b", "c"),
-                      np.zeros(4, np.float32), np.ones(4, np.float32))  # fmt: skip
+    dataset = Dataset(name="t", source="t", x_train=empty, y_train=y[:0], x_val=empty,
+                      y_val=y[:0], x_test=x, y_test=y, class_names=("a", "b", "c"),
+                      scaling=Scaling(np.zeros(4, np.float32), np.ones(4, np.float32)))  # fmt: skip
     expected = np.asarray(model.predict(x)).argmax(axis=1) == y
     score = score_loaded(model, dataset)
     assert score.metrics["test_accuracy"] == pytest.approx(float(expected.mean()))

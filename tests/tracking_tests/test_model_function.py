@@ -43,7 +43,7 @@ def test_the_built_in_mlp_is_a_model_function_like_any_other() -> None:
     assert short_name("tracking.model:mlp") == "mlp" and short_name(CNN) == "cnn"
     config = TrainConfig(dataset="digits", hidden_units="16,8")
     ds = load_dataset(config)
-    model = build_model(config, ds.input_shape, ds.n_classes, ds.offset, ds.divisor)
+    model = build_model(config, ds.input_shape, ds.n_classes, ds.scaling)
     # The scaling wraps the MLP's own layers, one graph, the tutorials' layer names.
     names = [layer.name for layer in model.layers]
     assert names == ["features", "scaling", "hidden_1", "dropout_1", "hidden_2", "dropout_2",
@@ -62,7 +62,7 @@ def test_params_reach_the_function_with_every_built_in(tmp_path: Path) -> None:
 
     config = TrainConfig(dataset="digits", input_shape="image", params='{"filters": 4}')
     ds = load_dataset(config)
-    model = build_model(config, ds.input_shape, ds.n_classes, ds.offset, ds.divisor, function=spy)
+    model = build_model(config, ds.input_shape, ds.n_classes, ds.scaling, function=spy)
     assert seen["filters"] == 4 and seen["dropout"] == 0.2 and seen["learning_rate"] == 1e-3
     assert seen["input_shape"] == (8, 8, 1) and seen["n_outputs"] == 10
     assert "params" not in seen  # the JSON text itself is not a hyperparameter
@@ -82,7 +82,7 @@ def test_a_compiled_model_keeps_its_optimizer_and_loss(tmp_path: Path) -> None:
     )
     config = TrainConfig(dataset="digits", model=f"{spec}:build")
     ds = load_dataset(config)
-    model = build_model(config, ds.input_shape, ds.n_classes, ds.offset, ds.divisor)
+    model = build_model(config, ds.input_shape, ds.n_classes, ds.scaling)
     assert isinstance(model.optimizer, keras.optimizers.SGD)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.5)
     # An uncompiled one gets the run's optimizer and learning rate.

@@ -13,6 +13,7 @@ from tracking.config.errors import ConfigError
 from tracking.config.train import TrainConfig, validate
 from tracking.data.datasets import load_dataset
 from tracking.model.build import build_model
+from tracking.model.scaling import Scaling
 from tracking.preflight.sources import check_source
 from tracking.report import charts
 from tracking.report.curves import Curves
@@ -107,9 +108,8 @@ def test_regression_labels_stay_numbers_in_their_units(diabetes_csv: Path) -> No
 def test_the_model_answers_in_the_labels_units(diabetes_csv: Path) -> None:
     ds = load_dataset(_config(diabetes_csv))
     config = _config(diabetes_csv, hidden_units="8")
-    model = build_model(
-        config, ds.n_features, 0, ds.offset, ds.divisor, label_mean=150.0, label_std=80.0
-    )
+    scaling = Scaling(ds.offset, ds.divisor, label_mean=150.0, label_std=80.0)
+    model = build_model(config, ds.n_features, 0, scaling)
     assert model.output_shape == (None, 1)
     dense = model.get_layer("output")
     kernel, bias = dense.get_weights()

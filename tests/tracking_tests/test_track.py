@@ -95,8 +95,9 @@ def test_ctrl_c_ends_the_run_killed(digits: tuple) -> None:
             if epoch == 1:
                 raise KeyboardInterrupt
 
+    options = tracking.TrackOptions(train=(x, y), test=(x_test, y_test))  # as one value
     with pytest.raises(KeyboardInterrupt):
-        with tracking.track(train=(x, y), test=(x_test, y_test)) as run:
+        with tracking.track(options) as run:
             callbacks = [*run.callbacks, Interrupt()]
             dense().fit(x, y, validation_split=0.2, epochs=5, callbacks=callbacks, verbose=0)
     record = Tracker().get_run(run.run_id)
@@ -127,4 +128,18 @@ def test_a_study_of_the_other_direction_is_refused_before_any_run(digits: tuple)
     with pytest.raises(ConfigError, match="create it with direction='minimize'"):
         with tracking.track_study(study, lambda t, r: None, train=(x, y), test=(x_test, y_test)):
             pass
+    assert Tracker().find_runs({}) == []
+
+
+def test_the_options_are_one_value_or_keywords_not_both(digits: tuple) -> None:
+    x, y, x_test, y_test = digits
+    options = tracking.TrackOptions(train=(x, y), test=(x_test, y_test), monitor="loss")
+    # The keywords track and track_study take are the options' fields, checked when made.
+    fields = {"train": (x, y), "test": (x_test, y_test), "monitor": "loss"}
+    assert tracking.TrackOptions.of(None, fields).config() == options.config()
+    with pytest.raises(TypeError, match="not both"):
+        with tracking.track(options, monitor="val_loss"):
+            pass
+    with pytest.raises(ConfigError, match="patience=-1 must be an int >= 0 or None"):
+        tracking.TrackOptions(train=(x, y), test=(x_test, y_test), patience=-1)
     assert Tracker().find_runs({}) == []

@@ -34,7 +34,9 @@ from sklearn.model_selection import train_test_split
 from tracking.config.errors import ConfigError
 from tracking.config.train import DATASETS, TrainConfig
 from tracking.data import mnist as _mnist_offline
-from tracking.preflight.sources import check_csv, n_test, pool_sizes, read_images, read_npz
+from tracking.model.scaling import NO_SCALING, Scaling
+from tracking.preflight.files import read_images, read_npz
+from tracking.preflight.sources import check_csv, n_test, pool_sizes
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +45,10 @@ class Dataset(NamedTuple):
     """One dataset, split: x float32 (n, *input_shape) raw as stored, y int64 in 0..n_classes-1
     (classification) or float32 in the label's units (regression: ``class_names`` is empty).
 
-    ``offset`` and ``divisor`` (float32, one per feature of a row, or one for every value of
-    an image) scale the features into [0, 1] on the training rows, as ``(x - offset) /
-    divisor`` (both empty: no scaling, for a model its user fitted, ``tracking.run.notebook``);
-    ``feature_names`` are the CSV's columns (empty for images and .npz examples,
-    whose model takes a tensor).
+    ``scaling``: what the model wraps around itself, from the training rows (the features'
+    offset and divisor, a regression label's mean and standard deviation;
+    ``tracking.model.scaling``); ``feature_names`` are the CSV's columns (empty for images
+    and .npz examples, whose model takes a tensor). Built by keyword.
     """
 
     name: str
@@ -59,12 +60,25 @@ class Dataset(NamedTuple):
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
-    offset: np.ndarray
-    divisor: np.ndarray
+    scaling: Scaling = NO_SCALING
     feature_names: tuple[str, ...] = ()
-    label_mean: float = 0.0  # regression: the training labels' mean and standard deviation
-    label_std: float = 1.0
     label_name: str = ""
+
+    @property
+    def offset(self) -> np.ndarray:
+        return self.scaling.offset
+
+    @property
+    def divisor(self) -> np.ndarray:
+        return self.scaling.divisor
+
+    @property
+    def label_mean(self) -> float:
+        return self.scaling.label_mean
+
+    @property
+    def label_std(self) -> float:
+        return self.scaling.label_std
 
     @property
     def regression(self) -> bool:
@@ -103,7 +117,7 @@ class Dataset(NamedTuple):
             return x
         return pd.DataFrame(x.astype(np.float64), columns=list(self.feature_names))
 
-    def scaling(self) -> dict[str, object]:
+    def preprocessing(self) -> dict[str, object]:
         """What the model's first layer does to the raw features, for a human to read."""
         if self.feature_names:
             return {
@@ -238,9 +252,10 @@ def _finish(
     offset, divisor = (np.asarray(v, dtype=np.float32) for v in (low, span))
     mean, std = (float(y_train.mean()), float(y_train.std())) if config.regression else (0.0, 1.0)
     return Dataset(
-        name, source, x_train, y_train, x_val, y_val, x_test, y_test, class_names,
-        offset, divisor, feature_names, mean, std if std > 0 else 1.0,
-        config.label_column if config.regression else "",
+        name=name, source=source, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
+        x_test=x_test, y_test=y_test, class_names=class_names,
+        scaling=Scaling(offset, divisor, label_mean=mean, label_std=std if std > 0 else 1.0),
+        feature_names=feature_names, label_name=config.label_column if config.regression else "",
     )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from tracking.config.errors import ConfigError
 from tracking.config.model_function import load_function
 from tracking.config.train import TrainConfig
+from tracking.model.scaling import NO_SCALING, Scaling
 
 
 def mlp(params: Mapping[str, Any], input_shape: Sequence[int], n_outputs: int) -> keras.Model:
@@ -65,21 +66,18 @@ def build_model(
     config: TrainConfig,
     input_shape: int | Sequence[int],
     n_classes: int,
-    offset: np.ndarray | None = None,
-    divisor: np.ndarray | None = None,
-    label_mean: float = 0.0,
-    label_std: float = 1.0,
+    scaling: Scaling = NO_SCALING,
     *,
     function: Callable[..., Any] | None = None,
 ) -> keras.Model:
     """[scaling] -> the model function's model -> [label units], compiled.
 
-    ``input_shape``: one raw example's shape (an int: that many features). Scaling computes
-    ``(x - offset) / divisor``: per feature (a Normalization layer, ``offset`` and ``divisor``
-    one value per feature) or one value for every pixel (a Rescaling layer); absent when both
-    are None. For regression (``config.task``) the model's one output is read as standardised
-    and turned into the label's units (``* label_std + label_mean``, the training labels'
-    statistics), so the loss, the metrics and the logged model all speak the label's units.
+    ``input_shape``: one raw example's shape (an int: that many features). ``scaling`` (the
+    dataset's, ``tracking.model.scaling``): the first layer computes ``(x - offset) / divisor``,
+    per feature (a Normalization layer) or one value for every pixel (a Rescaling layer), none
+    when the offset is empty. For regression (``config.task``) the model's one output is read as
+    standardised and turned into the label's units (``* label_std + label_mean``), so the loss,
+    the metrics and the logged model all speak the label's units.
 
     A model the function returned uncompiled is compiled with ``optimizer``, ``learning_rate``
     and the task's loss; a compiled one keeps its optimizer and loss. Either way the task's
@@ -89,7 +87,39 @@ def build_model(
     """
     shape = (input_shape,) if isinstance(input_shape, int) else tuple(int(d) for d in input_shape)
     n_outputs = 1 if config.regression else n_classes
-    function = function or load_function(config.model)
+    core = _called(config, function or load_function(config.model), shape, n_outputs)
+    inputs = keras.Input(shape=shape, name="features")
+    x = _scaling(inputs, scaling)
+    try:  # a Sequential's layers join the graph one by one: the summary shows them all
+        if isinstance(core, keras.Sequential):
+            for layer in core.layers:
+                x = layer(x)
+        else:
+            x = core(x)
+    except Exception as error:
+        raise _refused(config, f"does not take inputs of shape {shape}: {_error(error)}") from error
+    if config.regression:
+        x = keras.layers.Rescaling(
+            scaling.label_std, offset=scaling.label_mean, name="label_units"
+        )(x)
+    model = keras.Model(inputs, x, name=core.name)
+    _check_outputs_shape(config, model, n_outputs)
+    compiled = getattr(core, "compiled", False) and core.optimizer is not None
+    model.compile(
+        optimizer=core.optimizer
+        if compiled
+        else make_optimizer(config.optimizer, config.learning_rate),
+        loss=core.loss if compiled else config.keras_loss,
+        metrics=list(config.keras_metrics),
+    )
+    return model
+
+
+def _called(
+    config: TrainConfig, function: Callable[..., Any], shape: tuple[int, ...], n_outputs: int
+) -> keras.Model:
+    """The Keras model ``function`` returns for ``shape``; ConfigError when it fails, returns
+    something else or declares another input shape."""
     called = f"{config.model}(params, input_shape={shape}, n_outputs={n_outputs})"
     try:
         core = function(config.model_params(), shape, n_outputs)
@@ -107,39 +137,21 @@ def build_model(
             f"does not take inputs of shape {shape}: its Input is {declared}",
             "build the model's Input from the input_shape argument (keras.Input(input_shape))",
         )
-    inputs = keras.Input(shape=shape, name="features")
-    x = _scaling(inputs, offset, divisor)
-    try:  # a Sequential's layers join the graph one by one: the summary shows them all
-        if isinstance(core, keras.Sequential):
-            for layer in core.layers:
-                x = layer(x)
-        else:
-            x = core(x)
-    except Exception as error:
-        raise _refused(config, f"does not take inputs of shape {shape}: {_error(error)}") from error
-    if config.regression:
-        x = keras.layers.Rescaling(label_std, offset=label_mean, name="label_units")(x)
-    model = keras.Model(inputs, x, name=core.name)
-    if tuple(model.output_shape[1:]) != (n_outputs,):
-        wanted = "1 number per example (regression)" if n_outputs == 1 else (
-            f"{n_outputs} class probabilities per example"
-        )  # fmt: skip
-        raise _refused(
-            config,
-            f"outputs shape {tuple(model.output_shape[1:])} per example but the labels need "
-            f"{wanted}",
-            f"end the model in Dense({n_outputs}"
-            + (")" if n_outputs == 1 else ', activation="softmax")'),
-        )
-    compiled = getattr(core, "compiled", False) and core.optimizer is not None
-    model.compile(
-        optimizer=core.optimizer
-        if compiled
-        else make_optimizer(config.optimizer, config.learning_rate),
-        loss=core.loss if compiled else config.keras_loss,
-        metrics=list(config.keras_metrics),
+    return core
+
+
+def _check_outputs_shape(config: TrainConfig, model: keras.Model, n_outputs: int) -> None:
+    if tuple(model.output_shape[1:]) == (n_outputs,):
+        return
+    wanted = "1 number per example (regression)" if n_outputs == 1 else (
+        f"{n_outputs} class probabilities per example"
+    )  # fmt: skip
+    raise _refused(
+        config,
+        f"outputs shape {tuple(model.output_shape[1:])} per example but the labels need {wanted}",
+        f"end the model in Dense({n_outputs}"
+        + (")" if n_outputs == 1 else ', activation="softmax")'),
     )
-    return model
 
 
 def check_model(config: TrainConfig, dataset: Any) -> None:
@@ -148,10 +160,7 @@ def check_model(config: TrainConfig, dataset: Any) -> None:
     before a run exists (raises ConfigError); nothing of it is kept."""
     keras.utils.set_random_seed(config.seed)
     try:
-        model = build_model(
-            config, dataset.input_shape, dataset.n_classes, dataset.offset, dataset.divisor,
-            label_mean=dataset.label_mean, label_std=dataset.label_std,
-        )  # fmt: skip
+        model = build_model(config, dataset.input_shape, dataset.n_classes, dataset.scaling)
         check_outputs(config, model, dataset.x_train)
     finally:
         keras.backend.clear_session()
@@ -182,10 +191,10 @@ def _declared_shape(model: keras.Model) -> tuple[int | None, ...] | None:
     return tuple(tensors[0].shape[1:])
 
 
-def _scaling(inputs: Any, offset: np.ndarray | None, divisor: np.ndarray | None) -> Any:
-    if offset is None or divisor is None:
+def _scaling(inputs: Any, scaling: Scaling) -> Any:
+    if not scaling.scales_inputs:
         return inputs
-    offset, divisor = np.asarray(offset), np.asarray(divisor)
+    offset, divisor = np.asarray(scaling.offset), np.asarray(scaling.divisor)
     if offset.size == 1:  # one range for every value of the example (pixels of an image)
         low, span = float(offset.ravel()[0]), float(divisor.ravel()[0])
         return keras.layers.Rescaling(1.0 / span, offset=-low / span, name="scaling")(inputs)

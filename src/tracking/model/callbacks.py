@@ -8,7 +8,8 @@ first epoch: a warning would silently disable best-weight selection.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import keras
 import numpy as np
@@ -16,8 +17,12 @@ import numpy as np
 from tracking.config.errors import MonitorError
 from tracking.config.tags import StopReason
 
-if TYPE_CHECKING:
-    from tracking.door.tracker import Tracker
+
+class EpochSink(Protocol):
+    """Where ``MlflowEpochLogger`` writes: ``tracking.door.tracker.Tracker`` is one (its
+    ``log_epoch`` is asynchronous, waited for when the run ends)."""
+
+    def log_epoch(self, run_id: str, metrics: Mapping[str, float], step: int) -> None: ...
 
 
 @runtime_checkable
@@ -47,15 +52,16 @@ class MlflowEpochLogger(keras.callbacks.Callback):
     """Logs every epoch's Keras metrics and the learning rate at step = Keras's epoch index.
 
     Args:
-        tracker: where to write (``Tracker.log_epoch``: asynchronous, waited for when the run
-            ends; ``benchmarks/epoch_logging.py`` measures it against synchronous logging).
+        tracker: where to write (an ``EpochSink``, e.g. the run's ``Tracker``, whose
+            ``log_epoch`` is asynchronous; ``benchmarks/epoch_logging.py`` measures it against
+            synchronous logging).
         run_id: the run to write into.
 
     ``history`` keeps what was logged, so an interrupted run can still draw its curves up to the
     last finished epoch.
     """
 
-    def __init__(self, tracker: Tracker, run_id: str) -> None:
+    def __init__(self, tracker: EpochSink, run_id: str) -> None:
         super().__init__()
         self.tracker = tracker
         self.run_id = run_id

@@ -90,7 +90,7 @@ def finish(fitted: Fitted, dataset: Dataset, model: Any, register: bool) -> Trai
         if stop_reason != "pruned" and best.restore(model):
             test, drawn = score_test(tracker, run_id, model, dataset, pool)
             summary.update(test)
-            tracker.log_dict(run_id, dataset.scaling(), "preprocessing.json")
+            tracker.log_dict(run_id, dataset.preprocessing(), "preprocessing.json")
             model_uri = tracker.log_model(  # a DataFrame example: the CSV's columns by name
                 run_id,
                 model,

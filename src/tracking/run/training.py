@@ -99,15 +99,7 @@ def train(
             if not fitting.resuming:
                 logged = inputs.submit(tracker.log_dataset_inputs, run_id, dataset)
             keras.utils.set_random_seed(config.seed)
-            model = build_model(
-                config,
-                dataset.input_shape,
-                dataset.n_classes,
-                dataset.offset,
-                dataset.divisor,
-                label_mean=dataset.label_mean,
-                label_std=dataset.label_std,
-            )
+            model = build_model(config, dataset.input_shape, dataset.n_classes, dataset.scaling)
             tracker.log_text(run_id, summary_text(model), MODEL_SUMMARY)
             build_optimizer(model)  # after the summary, which would list the optimizer's params
             has_val = len(dataset.x_val) > 0

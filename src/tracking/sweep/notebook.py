@@ -21,7 +21,8 @@ summary (``tracking.sweep.summary``) and the best trial's model challenges ``@ch
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
@@ -30,9 +31,9 @@ from optuna.trial import Trial
 from tracking.config import tags as T
 from tracking.config.errors import ConfigError
 from tracking.config.train import PROMOTION_METRIC
-from tracking.data.datasets import Dataset
 from tracking.door.tracker import Tracker
-from tracking.run.notebook import Split, TrackedRun, arrays_dataset, track
+from tracking.run.fit_options import TrackOptions
+from tracking.run.notebook import TrackedRun, track
 from tracking.sweep.objective import RUN_ID_ATTR, StateTagger, tag_pruned, trial_run, trial_value
 from tracking.sweep.parent import open_parent
 from tracking.sweep.promotion import Promotion, promote_best_trial
@@ -40,7 +41,7 @@ from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import direction
 from tracking.sweep.summary import log_summary
 
-__all__ = ["TrackedObjective", "track_study"]
+__all__ = ["TrackOptions", "TrackedObjective", "track_study"]
 
 FitTrial = Callable[[Trial, TrackedRun], Any]
 
@@ -50,28 +51,20 @@ class TrackedObjective:
     block, ``promotion`` says whether the best trial took ``@champion`` and why."""
 
     def __init__(
-        self,
-        fit_trial: FitTrial,
-        tracker: Tracker,
-        parent_run_id: str,
-        dataset: Dataset,
-        options: dict[str, Any],
+        self, fit_trial: FitTrial, tracker: Tracker, parent_run_id: str, options: TrackOptions
     ) -> None:
         self.fit_trial, self.tracker, self.parent_run_id = fit_trial, tracker, parent_run_id
-        self.dataset, self.options = dataset, options
+        # The best trial's model is registered at the end, not every trial's.
+        self.options = dataclasses.replace(options, registered_model_name="")
         self.promotion: Promotion | None = None
 
     def __call__(self, trial: Trial) -> float:
         run_id, _ = trial_run(self.tracker, trial, self.parent_run_id, None)
         trial.set_user_attr(RUN_ID_ATTR, run_id)
-        callback = PruningCallback(trial, self.options["monitor"])
+        callback = PruningCallback(trial, self.options.monitor)
         with self.tracker.ending(run_id):
             with track(
-                **self.options,
-                registered_model_name="",  # the best trial's model is registered at the end
-                run_id=run_id,
-                extra_callbacks=(callback,),
-                tracker=self.tracker,
+                self.options, run_id=run_id, extra_callbacks=(callback,), tracker=self.tracker
             ) as run:
                 self.fit_trial(trial, run)
                 self.tracker.log_params(run_id, trial.params)  # what the trial drew
@@ -84,45 +77,39 @@ class TrackedObjective:
 def track_study(
     study: optuna.Study,
     fit_trial: FitTrial,
+    options: TrackOptions | None = None,
+    /,
     *,
-    train: Split,
-    test: Split,
-    validation: Split | None = None,
-    class_names: Sequence[str] | None = None,
-    task: str = "classification",
-    monitor: str = "val_loss",
-    patience: int | None = 5,
-    registered_model_name: str | None = None,
-    data_name: str = "arrays",
     tracker: Tracker | None = None,
+    **fields: Any,
 ) -> Iterator[TrackedObjective]:
     """Track the trials ``study.optimize(objective)`` runs in the block, then summarise the
     study on its parent run and promote its best trial.
 
     ``fit_trial(trial, run)`` draws its hyperparameters from ``trial``, builds a compiled
-    Keras model and calls ``fit`` with ``callbacks=run.callbacks``. The other arguments are
-    ``tracking.track``'s; ``registered_model_name`` (default: the study's name) gets the
-    best trial's model (``""``: none). The study's direction must be ``monitor``'s (``minimize``
-    for a loss). The parent run ends with the block: FINISHED, KILLED on Ctrl-C, else FAILED.
+    Keras model and calls ``fit`` with ``callbacks=run.callbacks``. The data and how the runs
+    read them are ``tracking.track``'s: a ``TrackOptions``, or its fields as keywords;
+    ``registered_model_name`` (default: the study's name) gets the best trial's model (``""``:
+    none). The study's direction must be ``monitor``'s (``minimize`` for a loss). The parent
+    run ends with the block: FINISHED, KILLED on Ctrl-C, else FAILED.
     """
-    wanted = direction(monitor)
+    options = TrackOptions.of(options, fields)
+    monitor, wanted = options.monitor, direction(options.monitor)
     if study.direction.name.lower() != wanted:
         raise ConfigError(
             "study", study.study_name, f"is {study.direction.name.lower()}d, but "
             f"monitor={monitor!r} is {wanted}d", f"create it with direction={wanted!r}",
         )  # fmt: skip
     tracker = tracker or Tracker()
-    options: dict[str, Any] = {
-        "train": train, "test": test, "validation": validation, "class_names": class_names,
-        "task": task, "monitor": monitor, "patience": patience, "data_name": data_name,
-    }  # fmt: skip
-    dataset = arrays_dataset(data_name, train, test, validation, class_names, task)
-    name = study.study_name if registered_model_name is None else registered_model_name
-    params = {"dataset": data_name, "task": task, "monitor": monitor, "patience": str(patience)}
+    dataset = options.dataset()
+    given = options.registered_model_name
+    name = study.study_name if given is None else given
+    params = {"dataset": options.data_name, "task": options.task, "monitor": monitor,
+              "patience": str(options.patience)}  # fmt: skip
     parent = open_parent(tracker, study, params, f"registered_model_name={name}")
     tracker.set_tags(parent, {T.OPTUNA_STUDY_NAME: study.study_name})
     first = len(study.trials)
-    objective = TrackedObjective(fit_trial, tracker, parent, dataset, options)
+    objective = TrackedObjective(fit_trial, tracker, parent, options)
     with tracker.ending(parent):
         try:
             yield objective
@@ -130,5 +117,5 @@ def track_study(
             StateTagger(tracker).sync(study, first)
         log_summary(tracker, study, parent, monitor)
         if name:
-            metric = PROMOTION_METRIC[task]
+            metric = PROMOTION_METRIC[options.task]
             objective.promotion = promote_best_trial(tracker, study, name, dataset, metric, parent)

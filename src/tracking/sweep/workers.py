@@ -176,15 +176,7 @@ def run_workers(run: StudyRun, processes: WorkerProcesses, deadline: Deadline) -
                 if code is None:
                     continue
                 del workers[index]
-                worker.wait(5)
-                if code == 2 and worker.errors:  # bad input or a missing monitor: stop all
-                    raise WorkerRefused(worker.errors[-1].removeprefix("error: "))
-                if code not in (0, RECYCLE):
-                    log.warning("worker %d exited with status %d", index, code)
-                    lived = time.monotonic() - worker.started
-                    early_deaths = early_deaths + 1 if lived < 30 and code != 130 else 0
-                    if early_deaths >= MAX_EARLY_DEATHS:
-                        raise RuntimeError(f"workers keep dying (last status {code}); see above")
+                early_deaths = _ended(index, worker, code, early_deaths)
                 if code != 130 and needed():  # replace it: a fresh process, same study
                     workers[index] = start(index)
         bar.n = finished(study)
@@ -197,6 +189,21 @@ def run_workers(run: StudyRun, processes: WorkerProcesses, deadline: Deadline) -
         raise
     finally:
         bar.close()
+
+
+def _ended(index: int, worker: _Worker, code: int, early_deaths: int) -> int:
+    """After worker ``index`` exited with ``code``: the workers' count of early deaths in a
+    row. Raise WorkerRefused on its bad input (stop all), RuntimeError when workers keep dying."""
+    worker.wait(5)
+    if code == 2 and worker.errors:  # bad input or a missing monitor: stop all
+        raise WorkerRefused(worker.errors[-1].removeprefix("error: "))
+    if code not in (0, RECYCLE):
+        log.warning("worker %d exited with status %d", index, code)
+        lived = time.monotonic() - worker.started
+        early_deaths = early_deaths + 1 if lived < 30 and code != 130 else 0
+        if early_deaths >= MAX_EARLY_DEATHS:
+            raise RuntimeError(f"workers keep dying (last status {code}); see above")
+    return early_deaths
 
 
 def run_worker(spec: WorkerSpec, *, tracker: Tracker) -> int:
