@@ -40,6 +40,11 @@ __all__ = ["Terminated", "Tracker", "quoted"]
 
 log = logging.getLogger(__name__)
 BATCH = 100  # MLflow's limit of params per log_batch call
+# MLflow's INFO lines no caller asked for: its system-metrics sampler says four per run (GPUs
+# skipped, started, stopping, stopped) and a new SQLite store two (its tables). The entry points
+# (``pipelines/_cli.py``) silence them; a Tracker does the same for every other caller, a
+# notebook's included, unless that logger's level was chosen (then it says what was chosen).
+QUIET_LOGGERS = ("mlflow.system_metrics", "mlflow.store.db.utils")
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
 
 
@@ -57,6 +62,7 @@ class Tracker(ArtifactsDoor, ModelsDoor):
     """
 
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
+        quiet_mlflow_info()
         self.uri = tracking_uri or mlflow.get_tracking_uri()
         self.registry_uri = registry_uri or tracking_uri or mlflow.get_registry_uri()
         self.client = MlflowClient(self.uri, registry_uri=self.registry_uri)
@@ -255,6 +261,14 @@ class Tracker(ArtifactsDoor, ModelsDoor):
             MetricPoint(m.key, float(m.value), int(m.step), int(m.timestamp))
             for m in self.client.get_metric_history(run_id, key)
         ]
+
+
+def quiet_mlflow_info() -> None:
+    """``QUIET_LOGGERS`` at WARNING, those whose level nobody set (NOTSET) only."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
 
 
 def _record(run: Run) -> RunRecord:
