@@ -60,6 +60,10 @@ class ArtifactsDoor:
             if figure.canvas.manager is not None:  # made by pyplot: release it
                 plt.close(figure)
 
+    def log_folder(self, run_id: str, folder: str, path: str | None = None) -> None:
+        """Every file under ``folder`` as the run's artifacts (under ``path``), in one call."""
+        self.client.log_artifacts(run_id, folder, path)
+
     def log_dataset_inputs(self, run_id: str, dataset: Dataset) -> None:
         """The three splits as dataset inputs (context training / validation / testing).
 
