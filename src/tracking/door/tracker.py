@@ -68,6 +68,7 @@ class Tracker(ArtifactsDoor, ModelsDoor):
         self.client = MlflowClient(self.uri, registry_uri=self.registry_uri)
         self._pending: list[Any] = []  # async metric batches not yet written
         self._system_metrics: dict[str, Any] = {}  # run id -> MLflow's sampler on it
+        self._experiment_of: dict[str, str] = {}  # parent run id -> its experiment (fixed)
 
     # --- runs -----------------------------------------------------------------------------
 
@@ -98,8 +99,11 @@ class Tracker(ArtifactsDoor, ModelsDoor):
     ) -> str:
         """A new RUNNING run; a child of ``parent_run_id`` (in its experiment) when given."""
         tags = dict(tags or {})
-        if parent_run_id:
-            experiment_id = self.client.get_run(parent_run_id).info.experiment_id
+        if parent_run_id:  # a run never changes experiment: asked once per parent
+            if parent_run_id not in self._experiment_of:
+                parent = self.client.get_run(parent_run_id)
+                self._experiment_of[parent_run_id] = parent.info.experiment_id
+            experiment_id = self._experiment_of[parent_run_id]
             tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
         else:
             experiment_id = self.experiment_id()

@@ -136,8 +136,13 @@ def warm() -> Drawer | None:
 
 
 def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    """The drawing process: draw each request, answer "" or the error, until stdin closes."""
+    """The drawing process: draw each request, answer "" or the error, until stdin closes
+    (its parent ended, however: Ctrl-C is the parent's to handle, not a traceback here)."""
+    import signal
+
     import matplotlib
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     matplotlib.use("Agg")
     from tracking.report import charts, curves, regression  # noqa: F401  imported before work
