@@ -69,6 +69,8 @@ class Tracker(ArtifactsDoor, ModelsDoor):
         self._pending: list[Any] = []  # async metric batches not yet written
         self._system_metrics: dict[str, Any] = {}  # run id -> MLflow's sampler on it
         self._experiment_of: dict[str, str] = {}  # parent run id -> its experiment (fixed)
+        self._texts: dict[tuple[str, str], str] = {}  # ArtifactsDoor: texts logged lately
+        self._logged_metadata: dict[str, dict[str, Any]] = {}  # ModelsDoor: models logged lately
 
     # --- runs -----------------------------------------------------------------------------
 
