@@ -56,7 +56,9 @@ class Drawer:
     """One drawing process, fed through its stdin and answering on its stdout (pickles)."""
 
     def __init__(self) -> None:
-        env = {**os.environ, "MPLBACKEND": "Agg"}
+        # this process's import path: a package found through sys.path changes is found there
+        path = os.pathsep.join(p for p in sys.path if p)
+        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": path}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "tracking.report.drawing"],
             stdin=subprocess.PIPE,
