@@ -8,6 +8,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 from mlflow import MlflowClient
@@ -43,7 +44,9 @@ def drawer() -> Iterator[Drawer]:
 def test_the_drawing_process_draws_what_this_process_draws(drawer: Drawer, tmp_path: Path) -> None:
     jobs = _jobs()
     drawer.submit(tmp_path / "there", jobs).result(timeout=120)
-    draw_into(tmp_path / "here", jobs)
+    # matplotlib's default style here too (Optuna's matplotlib plots set ggplot process-wide)
+    with matplotlib.style.context("default"):
+        draw_into(tmp_path / "here", jobs)
     there = sorted(p.relative_to(tmp_path / "there") for p in (tmp_path / "there").rglob("*.png"))
     here = sorted(p.relative_to(tmp_path / "here") for p in (tmp_path / "here").rglob("*.png"))
     assert [p.name for p in there] == sorted([*CURVE_PNGS, "confusion.png"])
