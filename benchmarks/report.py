@@ -52,6 +52,24 @@ def overhead(r: dict[str, Any]) -> tuple[str, str, str, str]:
             f", i.e. `train()` {r['tracked_over_bare_at_fastest_fit']:.2f}x bare at the fastest "
             f"bare fit seen ({r['fastest_bare_fit_seconds']:.0f} s)"
         )
+    if "median_fixed_seconds" in r:
+        fixed = r["median_fixed_seconds"]
+        measured += "; fixed cost before + after `fit`: " + ", ".join(
+            f"{name} {f['before_fit']:.2f} + {f['after_fit']:.2f} s" for name, f in fixed.items()
+        )
+        default = r["default_run"]
+        measured += (
+            f"; at a default run's {default['epochs']} epochs `train()` "
+            f"{default['tracked_over_bare']:.2f}x bare"
+        )
+    if "sweep_trial" in r:
+        trial = r["sweep_trial"]
+        first = trial["first_trial_seconds_outside_fit"]
+        measured += (
+            f"; a sweep trial pruned after 1 epoch ({trial['dataset']}): "
+            f"{trial['median_seconds_outside_fit']:.2f} s outside `fit` (median of "
+            f"{trial['trials'] - 1 or 1}; the process's first {first:.2f} s)"
+        )
     if "system_metrics_interval" in r:
         measured += f"; system metrics on (every {r['system_metrics_interval']:g} s)"
     rounds = [p["tracked_over_bare"] for p in r.get("per_round_ratios", [])]
@@ -62,9 +80,16 @@ def overhead(r: dict[str, Any]) -> tuple[str, str, str, str]:
         measured += f"; load average {load['start']:.1f} at the start, {load['end']:.1f} at the end"
     if r.get("cpu"):
         measured += f"; {r['cpus']}-core {r['cpu']}"
-    met = r["targets"]["tracked_over_bare_met"] and r["targets"]["tracked_faster_than_autolog_met"]
-    bound = r["targets"]["tracked_over_bare_at_most"]
+    targets = r["targets"]
+    met = targets["tracked_over_bare_met"] and targets["tracked_faster_than_autolog_met"]
+    bound = targets["tracked_over_bare_at_most"]
     target = f"`train()` <= {bound:.2f}x bare, faster than autolog"
+    if "after_fit_seconds_met" in targets:
+        met = met and targets["after_fit_seconds_met"] and targets["sweep_trial_met"]
+        target += (
+            f"; <= {targets['after_fit_seconds_at_most']:g} s after `fit`; a pruned trial "
+            f"<= {targets['sweep_trial_seconds_outside_fit_at_most']:g} s outside `fit`"
+        )
     return "Tracking overhead", measured, target, _met(met) + ("" if met else " (see the notes)")
 
 

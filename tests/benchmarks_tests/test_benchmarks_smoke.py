@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tracking.config.train import TrainConfig
 from tracking.sweep.config import SweepConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def bench(script: str, out: Path, *args: str) -> dict[str, Any]:
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """All the benchmarks, once, into one directory (hyperband reads pruning's budget)."""
     out = tmp_path_factory.mktemp("bench-results")
-    bench("overhead.py", out / "overhead.json", "--repeats", "1", "--no-warmup")
+    bench("overhead.py", out / "overhead.json", "--repeats", "1", "--no-warmup", "--trials", "2")
     bench("pruning.py", out / "pruning.json", "--trials", "2")
     try:
         import keras_tuner  # noqa: F401
@@ -71,6 +72,16 @@ def test_overhead_times_three_variants_and_profiles_the_finish(results: Path) ->
     assert steps["register_and_model_card"] > 0  # train() registered a version
     assert any("log_model" in k for k in r["finish_profile"]["chosen"])
     assert 0.1 < r["test_accuracy"]["tracked"] <= 1  # above chance after one epoch
+    # the fixed cost in seconds, before and after fit, beside the ratio
+    for name, fixed in r["median_fixed_seconds"].items():
+        assert 0 < fixed["before_fit"] and 0 < fixed["after_fit"], name
+        assert fixed["before_fit"] + fixed["after_fit"] < r["runs"][name][0]["seconds"], name
+    assert r["default_run"]["epochs"] == TrainConfig().epochs
+    assert r["default_run"]["tracked_over_bare"] > 0
+    # a sweep trial's seconds outside its fit: every trial pruned after its first epoch
+    trial = r["sweep_trial"]
+    assert trial["trials"] == len(trial["seconds_outside_fit"]) == 2
+    assert all(seconds > 0 for seconds in trial["seconds_outside_fit"])
 
 
 def test_pruning_counts_the_epochs_of_both_studies(results: Path) -> None:

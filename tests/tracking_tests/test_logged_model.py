@@ -94,3 +94,19 @@ def test_older_versions_are_still_scored_from_their_probabilities() -> None:
     score = score_loaded(model, dataset)
     assert score.metrics["test_accuracy"] == pytest.approx(float(expected.mean()))
     assert np.isfinite(score.metrics["test_loss"])
+
+
+@pytest.mark.parametrize("example", ["rows", "frame"])
+def test_what_a_tracker_wrote_it_reads_without_a_download_and_the_same(example: str) -> None:
+    # The model card's reads (what the model takes, the model summary) of a model and a text
+    # this Tracker logged come from its memory: the same as a fresh Tracker reads from the files.
+    rows = np.zeros((2, 4), np.float32)
+    data = pd.DataFrame(rows, columns=["w", "x", "y", "z"]) if example == "frame" else rows
+    tracker = Tracker()
+    run_id = tracker.create_run("remembered")
+    uri = tracker.log_model(run_id, _model(4, 3), data, class_names=["a", "b", "c"])
+    tracker.log_text(run_id, "Model: one dense layer", "model_summary.txt")
+    fresh = Tracker()
+    assert tracker.model_facts(uri) == fresh.model_facts(uri)
+    assert tracker.artifact_text(run_id, "model_summary.txt") == "Model: one dense layer"
+    assert fresh.artifact_text(run_id, "model_summary.txt") == "Model: one dense layer"

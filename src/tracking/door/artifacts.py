@@ -24,18 +24,27 @@ if TYPE_CHECKING:
     from tracking.data.datasets import Dataset
 
 
+REMEMBERED = 8  # texts (and logged models' metadata) a Tracker keeps of what it wrote last
+
+
 class ArtifactsDoor:
     """What ``Tracker`` writes as a run's artifacts and inputs."""
 
     client: MlflowClient
     _inputs_of: tuple[Dataset, list[DatasetInput]] | None = None  # the last Dataset described
+    _texts: dict[tuple[str, str], str]  # (run id, path) -> text, of the last ones logged here
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         self.client.log_text(run_id, text, path)
+        remember(self._texts, (run_id, path), text)
 
     def artifact_text(self, run_id: str, path: str) -> str:
-        """A text artifact of the run; "" when it has none at ``path``."""
+        """A text artifact of the run; "" when it has none at ``path``. One this Tracker
+        logged lately (the model summary the model card quotes) is not downloaded back."""
         from tracking.door.logged_model import no_progress_bar
+
+        if (run_id, path) in self._texts:
+            return self._texts[(run_id, path)]
 
         with tempfile.TemporaryDirectory() as folder, no_progress_bar():
             try:
@@ -59,6 +68,10 @@ class ArtifactsDoor:
         finally:
             if figure.canvas.manager is not None:  # made by pyplot: release it
                 plt.close(figure)
+
+    def log_folder(self, run_id: str, folder: str, path: str | None = None) -> None:
+        """Every file under ``folder`` as the run's artifacts (under ``path``), in one call."""
+        self.client.log_artifacts(run_id, folder, path)
 
     def log_dataset_inputs(self, run_id: str, dataset: Dataset) -> None:
         """The three splits as dataset inputs (context training / validation / testing).
@@ -97,3 +110,11 @@ class ArtifactsDoor:
             inputs.append(DatasetInput(compat.dataset_entity(described), context_tag))
         self._inputs_of = (dataset, inputs)
         return list(inputs)
+
+
+def remember(memory: dict[Any, Any], key: Any, value: Any) -> None:
+    """``memory[key] = value``, keeping the ``REMEMBERED`` newest entries only."""
+    memory.pop(key, None)
+    memory[key] = value
+    while len(memory) > REMEMBERED:
+        del memory[next(iter(memory))]

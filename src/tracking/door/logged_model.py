@@ -39,7 +39,15 @@ from tracking.model import keras_rows
 from tracking.model.build import EagerModel
 from tracking.preflight.inputs import ModelInputs, class_values
 
-__all__ = ["class_values", "log_keras", "model_facts", "model_metadata", "save_model", "signature"]
+__all__ = [
+    "class_values",
+    "facts_of_metadata",
+    "log_keras",
+    "model_facts",
+    "model_metadata",
+    "save_model",
+    "signature",
+]
 
 PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 LOADER = "keras_rows"  # the loader module's name inside the model (code/keras_rows.py)
@@ -257,12 +265,8 @@ def model_facts(
         )
         info = Model.load(path)
     metadata = dict(info.metadata or {})
-    described = metadata.get("input")
-    if isinstance(described, dict):
-        columns = tuple(str(c) for c in described.get("columns", ()))
-        shape = tuple(int(d or 0) for d in described.get("shape", ()))
-        image = shape if len(shape) > 1 else ()  # rows need no shape to be described
-        return ModelInputs(columns, math.prod(d or 1 for d in shape), shape=image), metadata
+    if isinstance(metadata.get("input"), dict):
+        return facts_of_metadata(metadata)
     if info.signature is None or info.signature.inputs is None:
         return None, metadata
     schema = info.signature.inputs  # a version logged before keras_rows: one dtype enforced
@@ -272,3 +276,14 @@ def model_facts(
         return ModelInputs(names, len(names), dtype), metadata
     shape = schema.inputs[0].shape if schema.is_tensor_spec() else (-1, len(names))
     return ModelInputs((), int(math.prod(d for d in shape[1:] if d > 0)), dtype), metadata
+
+
+def facts_of_metadata(metadata: dict[str, Any]) -> tuple[ModelInputs | None, dict[str, Any]]:
+    """What a model logged by ``log_keras`` takes, read from its metadata's ``input``."""
+    described = metadata.get("input")
+    if not isinstance(described, dict):
+        return None, metadata
+    columns = tuple(str(c) for c in described.get("columns", ()))
+    shape = tuple(int(d or 0) for d in described.get("shape", ()))
+    image = shape if len(shape) > 1 else ()  # rows need no shape to be described
+    return ModelInputs(columns, math.prod(d or 1 for d in shape), shape=image), metadata

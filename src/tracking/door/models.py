@@ -48,6 +48,7 @@ class ModelsDoor:
     client: MlflowClient
     uri: str
     registry_uri: str
+    _logged_metadata: dict[str, dict[str, Any]]  # model URI -> metadata, of the last logged here
 
     def log_model(
         self,
@@ -68,9 +69,10 @@ class ModelsDoor:
         ``reload_check``: its input example is also predicted by the model loaded back from its
         files (else only by the model in memory, in the same loader class).
         """
-        from tracking.door.logged_model import log_keras
+        from tracking.door.artifacts import remember
+        from tracking.door.logged_model import log_keras, model_metadata
 
-        return log_keras(
+        uri = log_keras(
             self.client,
             run_id,
             model,
@@ -80,12 +82,18 @@ class ModelsDoor:
             pip_requirements=pip_requirements(),
             reload_check=reload_check,
         )
+        columns = list(getattr(example, "columns", []))
+        remember(self._logged_metadata, uri, model_metadata(model, columns, class_names, label))
+        return uri
 
     def model_facts(self, model_uri: str) -> tuple[ModelInputs | None, dict[str, Any]]:
         """What a logged or registered model takes (None: it does not say) and its metadata
-        (``class_names``, ``classes``); see ``tracking.door.logged_model.model_facts``."""
-        from tracking.door.logged_model import model_facts
+        (``class_names``, ``classes``); see ``tracking.door.logged_model.model_facts``. A model
+        this Tracker logged lately is not downloaded back: its metadata is what it wrote."""
+        from tracking.door.logged_model import facts_of_metadata, model_facts
 
+        if model_uri in self._logged_metadata:
+            return facts_of_metadata(self._logged_metadata[model_uri])
         return model_facts(
             self.client, model_uri, tracking_uri=self.uri, registry_uri=self.registry_uri
         )

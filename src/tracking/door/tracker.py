@@ -40,6 +40,11 @@ __all__ = ["Terminated", "Tracker", "quoted"]
 
 log = logging.getLogger(__name__)
 BATCH = 100  # MLflow's limit of params per log_batch call
+# MLflow's INFO lines no caller asked for: its system-metrics sampler says four per run (GPUs
+# skipped, started, stopping, stopped) and a new SQLite store two (its tables). The entry points
+# (``pipelines/_cli.py``) silence them; a Tracker does the same for every other caller, a
+# notebook's included, unless that logger's level was chosen (then it says what was chosen).
+QUIET_LOGGERS = ("mlflow.system_metrics", "mlflow.store.db.utils")
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
 
 
@@ -57,11 +62,15 @@ class Tracker(ArtifactsDoor, ModelsDoor):
     """
 
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
+        quiet_mlflow_info()
         self.uri = tracking_uri or mlflow.get_tracking_uri()
         self.registry_uri = registry_uri or tracking_uri or mlflow.get_registry_uri()
         self.client = MlflowClient(self.uri, registry_uri=self.registry_uri)
         self._pending: list[Any] = []  # async metric batches not yet written
         self._system_metrics: dict[str, Any] = {}  # run id -> MLflow's sampler on it
+        self._experiment_of: dict[str, str] = {}  # parent run id -> its experiment (fixed)
+        self._texts: dict[tuple[str, str], str] = {}  # ArtifactsDoor: texts logged lately
+        self._logged_metadata: dict[str, dict[str, Any]] = {}  # ModelsDoor: models logged lately
 
     # --- runs -----------------------------------------------------------------------------
 
@@ -92,8 +101,11 @@ class Tracker(ArtifactsDoor, ModelsDoor):
     ) -> str:
         """A new RUNNING run; a child of ``parent_run_id`` (in its experiment) when given."""
         tags = dict(tags or {})
-        if parent_run_id:
-            experiment_id = self.client.get_run(parent_run_id).info.experiment_id
+        if parent_run_id:  # a run never changes experiment: asked once per parent
+            if parent_run_id not in self._experiment_of:
+                parent = self.client.get_run(parent_run_id)
+                self._experiment_of[parent_run_id] = parent.info.experiment_id
+            experiment_id = self._experiment_of[parent_run_id]
             tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
         else:
             experiment_id = self.experiment_id()
@@ -251,6 +263,14 @@ class Tracker(ArtifactsDoor, ModelsDoor):
             MetricPoint(m.key, float(m.value), int(m.step), int(m.timestamp))
             for m in self.client.get_metric_history(run_id, key)
         ]
+
+
+def quiet_mlflow_info() -> None:
+    """``QUIET_LOGGERS`` at WARNING, those whose level nobody set (NOTSET) only."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
 
 
 def _record(run: Run) -> RunRecord:

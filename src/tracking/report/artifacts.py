@@ -1,11 +1,18 @@
 """What a training run shows besides metrics: learning curves, the history table, the confusion
 matrix (classification) or predicted against actual and residuals (regression), the diagnosis.
 Each is computed by a pure function (``tracking.report.curves``, ``tracking.report.charts``,
-``tracking.report.diagnosis``) and written through the door."""
+``tracking.report.diagnosis``) and written through the door. The figures of one run are drawn
+together (``Figures``): in the drawing process beside the caller's work where there is a core for
+it (``tracking.report.drawing``), else in a thread, and logged in one call when asked for."""
 
 from __future__ import annotations
 
+import logging
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,12 +21,57 @@ import pandas as pd
 from tracking.config import tags as T
 from tracking.report import curves as plots
 from tracking.report import regression as regression_plots
-from tracking.report.charts import all_metrics_info, plot_chart, twin_axes_info
+from tracking.report.charts import all_metrics_info, twin_axes_info
 from tracking.report.diagnosis import Diagnosis, diagnose, diagnosis_metrics
+from tracking.report.drawing import Drawer, Job, draw_into
 
 if TYPE_CHECKING:
     from tracking.config.train import TrainConfig
     from tracking.door.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+
+class Figures:
+    """The PNGs of one run, drawn while the caller goes on (``draw``), logged together
+    (``log``): in ``drawer``'s process, or, without one, in a thread of this one. A drawing
+    process that fails or dies loses nothing: ``log`` draws what it did not, here."""
+
+    def __init__(self, tracker: Tracker, run_id: str, drawer: Drawer | None) -> None:
+        self.tracker, self.run_id, self.drawer = tracker, run_id, drawer
+        self.folder = Path(tempfile.mkdtemp(prefix="figures-"))
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="figures")
+        self._drawn: list[tuple[Future[None], list[Job]]] = []
+
+    def draw(self, jobs: Sequence[Job]) -> None:
+        jobs = list(jobs)
+        future: Future[None] | None = None
+        if self.drawer is not None:
+            try:
+                future = self.drawer.submit(self.folder, jobs)
+            except (RuntimeError, OSError) as error:
+                log.warning("figures drawn in this process: %s", error)
+        if future is None:
+            future = self._thread.submit(draw_into, self.folder, jobs)
+        self._drawn.append((future, jobs))
+
+    def log(self) -> None:
+        """Wait for every figure (drawing here those the drawing process did not), log them."""
+        try:
+            for future, jobs in self._drawn:
+                try:
+                    future.result()
+                except RuntimeError as error:  # the drawing process's own failure
+                    log.warning("figures drawn in this process: %s", error)
+                    draw_into(self.folder, jobs)
+            if any(self.folder.iterdir()):
+                self.tracker.log_folder(self.run_id, str(self.folder))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._thread.shutdown()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def history_frame(history: Mapping[str, Sequence[float]]) -> pd.DataFrame:
@@ -31,20 +83,28 @@ def history_frame(history: Mapping[str, Sequence[float]]) -> pd.DataFrame:
     return frame
 
 
-def log_curves(tracker: Tracker, run_id: str, curves: plots.Curves) -> None:
-    """Learning-curve PNGs (loss, accuracy or MAE, all metrics on one chart, loss and accuracy
-    or MAE on twin axes) and the history table."""
+def curve_jobs(curves: plots.Curves) -> list[Job]:
+    """The learning-curve PNGs: loss, accuracy or MAE, all metrics on one chart, loss and
+    accuracy or MAE on twin axes."""
     history = curves.history
-    if not history:
-        return
-    for metric in ("loss", "accuracy", "mae"):
-        if metric in history:
-            figure = plots.plot_learning_curve(plots.learning_curve_info(curves, metric))
-            tracker.log_figure(run_id, figure, f"plots/{metric}_curve.png")
+    jobs: list[Job] = [
+        ("curve", plots.learning_curve_info(curves, metric), f"plots/{metric}_curve.png")
+        for metric in ("loss", "accuracy", "mae")
+        if metric in history
+    ]
     if "loss" in history:
-        for name, build in {"all_metrics": all_metrics_info, "twin_axes": twin_axes_info}.items():
-            tracker.log_figure(run_id, plot_chart(build(curves)), f"plots/{name}.png")
-    tracker.log_table(run_id, history_frame(history), "history.csv")
+        jobs.append(("chart", all_metrics_info(curves), "plots/all_metrics.png"))
+        jobs.append(("chart", twin_axes_info(curves), "plots/twin_axes.png"))
+    return jobs
+
+
+def log_curves(figures: Figures, curves: plots.Curves) -> None:
+    """The learning-curve PNGs (drawn by ``figures``) and the history table."""
+    if not curves.history:
+        return
+    figures.draw(curve_jobs(curves))
+    history_table = history_frame(curves.history)
+    figures.tracker.log_table(figures.run_id, history_table, "history.csv")
 
 
 def log_diagnosis(
@@ -65,21 +125,24 @@ def log_diagnosis(
 
 
 def log_confusion(
-    tracker: Tracker, run_id: str, y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]
+    figures: Figures, y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]
 ) -> None:
+    """The confusion matrix of the test split: its PNG (drawn by ``figures``) and counts."""
     info = plots.confusion_info(y_true, y_pred, names)
-    tracker.log_figure(run_id, plots.plot_confusion(info), "plots/confusion_matrix.png")
-    tracker.log_dict(run_id, info._asdict(), "confusion_matrix.json")
+    figures.draw([("confusion", info, "plots/confusion_matrix.png")])
+    figures.tracker.log_dict(figures.run_id, info._asdict(), "confusion_matrix.json")
 
 
-def log_regression(
-    tracker: Tracker, run_id: str, y_true: np.ndarray, y_pred: np.ndarray, label: str
-) -> None:
-    """Predicted against actual, the residual histogram, and the test rows' predictions."""
+def log_regression(figures: Figures, y_true: np.ndarray, y_pred: np.ndarray, label: str) -> None:
+    """Predicted against actual, the residual histogram (drawn by ``figures``), and the test
+    rows' predictions."""
     info = regression_plots.prediction_info(y_true, y_pred, label)
-    figure = regression_plots.plot_predicted_vs_actual(info)
-    tracker.log_figure(run_id, figure, "plots/predicted_vs_actual.png")
-    tracker.log_figure(run_id, regression_plots.plot_residuals(info), "plots/residuals.png")
+    figures.draw(
+        [
+            ("predicted_vs_actual", info, "plots/predicted_vs_actual.png"),
+            ("residuals", info, "plots/residuals.png"),
+        ]
+    )
     rows = pd.DataFrame({"actual": info.actual, "predicted": info.predicted})
     rows["residual"] = rows["predicted"] - rows["actual"]
-    tracker.log_table(run_id, rows, "test_predictions.csv")
+    figures.tracker.log_table(figures.run_id, rows, "test_predictions.csv")

@@ -2,16 +2,15 @@
 the curves drawn and read; or, when training did not finish, its curves so far.
 
 ``tracking.run.training.train`` calls ``finish`` once ``fit`` has returned and ``log_partial`` when
-it was interrupted or failed. The curves and the test split's plots are drawn in a thread while
-TensorFlow scores the test split and saves the model (``benchmarks/overhead.py`` times each
-step).
+it was interrupted or failed. The curves and the test split's plots are drawn in a second
+process (``tracking.report.drawing``, a thread on one core) while TensorFlow scores the test split
+and saves the model (``benchmarks/overhead.py`` times each step).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -25,7 +24,7 @@ from tracking.data.datasets import Dataset
 from tracking.door.tracker import Tracker
 from tracking.model.build import predict_rows
 from tracking.model.callbacks import BestWeights
-from tracking.report import artifacts
+from tracking.report import artifacts, drawing
 from tracking.report.curves import Curves
 from tracking.report.diagnosis import Diagnosis
 from tracking.run import registry
@@ -75,33 +74,24 @@ def finish(fitted: Fitted, dataset: Dataset, model: Any, register: bool) -> Trai
             if key in history and (key.startswith("val_") or "val_loss" not in history):
                 summary[f"best_{key}"] = history[key][best.best_epoch]
 
-    def read_curves() -> Diagnosis | None:
-        log_curves(fitted)
-        if stop_reason == "pruned":  # a pruned trial's curve is cut short: nothing to read
-            return None
-        return artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
-
-    # The curves and the test split's plots are drawn (matplotlib, no pyplot) in one thread
-    # while TensorFlow scores the test split and saves the model (``benchmarks/overhead.py``).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="curves") as pool:
-        curves = pool.submit(read_curves)
+    # The figures are drawn in the drawing process (a thread on one core) while TensorFlow
+    # scores the test split and saves the model (``benchmarks/overhead.py``), logged at the end.
+    figures = artifacts.Figures(tracker, run_id, drawing.warm())
+    try:
+        log_curves(fitted, figures)
+        diagnosis: Diagnosis | None = None
+        if stop_reason != "pruned":  # a pruned trial's curve is cut short: nothing to read
+            diagnosis = artifacts.log_diagnosis(tracker, run_id, history, config, stop_reason)
         test: dict[str, float] = {}
         model_uri = None
         if stop_reason != "pruned" and best.restore(model):
-            test, drawn = score_test(tracker, run_id, model, dataset, pool)
+            test = score_test(model, dataset, figures)
             summary.update(test)
-            tracker.log_dict(run_id, dataset.preprocessing(), "preprocessing.json")
-            model_uri = tracker.log_model(  # a DataFrame example: the CSV's columns by name
-                run_id,
-                model,
-                dataset.model_input(dataset.x_test[:5]),
-                class_names=dataset.class_names,
-                label=dataset.label_name,
-                # the built-in MLP loads back (tests); a model function's own layers may not
-                reload_check=config.model != BUILT_IN,
-            )
-            drawn.result()
-        diagnosis = curves.result()  # their exceptions, if any, are raised here
+            model_uri = log_model(fitted, dataset, model)
+    except BaseException:
+        figures.close()
+        raise
+    figures.log()  # waits for the drawing; its exceptions, if any, are raised here
     tracker.log_metrics(run_id, {k: v for k, v in summary.items() if math.isfinite(v)})
     if register and model_uri and config.model_name:  # last: the card reads the run
         tags = {k: repr(v) for k, v in test.items()}
@@ -128,28 +118,36 @@ def finish(fitted: Fitted, dataset: Dataset, model: Any, register: bool) -> Trai
     )
 
 
-def score_test(
-    tracker: Tracker, run_id: str, model: Any, dataset: Dataset, pool: ThreadPoolExecutor
-) -> tuple[dict[str, float], Future[None]]:
-    """The restored weights on the test split: Keras's loss (with its regularisation term), the
-    task's metrics (``tracking.run.scoring``, as ``evaluate`` and promotion compute them) and
-    their plots, drawn in ``pool`` (a confusion matrix, or predicted against actual and the
-    residuals); the future of that drawing is returned with the metrics."""
+def score_test(model: Any, dataset: Dataset, figures: artifacts.Figures) -> dict[str, float]:
+    """The restored weights on the test split: Keras's loss (with its regularisation term) and
+    the task's metrics (``tracking.run.scoring``, as ``evaluate`` and promotion compute them);
+    their plots (a confusion matrix, or predicted against actual and the residuals) are drawn
+    by ``figures``."""
     x, y = dataset.x_test, dataset.y_test
     predictions = predict_rows(model, x)  # eagerly: no predict function traced for one pass
     # The loss of those same predictions, as evaluate() would report it (one pass, not two).
     loss = float(keras.ops.convert_to_numpy(model.compute_loss(y=y, y_pred=predictions)))
     if dataset.regression:
-        drawn = pool.submit(
-            artifacts.log_regression, tracker, run_id, y, predictions.ravel(), dataset.label_name
-        )
+        artifacts.log_regression(figures, y, predictions.ravel(), dataset.label_name)
     else:
-        labels = predictions.argmax(axis=1)
-        drawn = pool.submit(
-            artifacts.log_confusion, tracker, run_id, y, labels, dataset.class_names
-        )
+        artifacts.log_confusion(figures, y, predictions.argmax(axis=1), dataset.class_names)
     scores = score_predictions(predictions, dataset).metrics
-    return {**scores, "test_loss": loss}, drawn
+    return {**scores, "test_loss": loss}
+
+
+def log_model(fitted: Fitted, dataset: Dataset, model: Any) -> str:
+    """The restored model as the run's logged model, its preprocessing beside it; its URI."""
+    tracker, run_id = fitted.tracker, fitted.run_id
+    tracker.log_dict(run_id, dataset.preprocessing(), "preprocessing.json")
+    return tracker.log_model(  # a DataFrame example: the CSV's columns by name
+        run_id,
+        model,
+        dataset.model_input(dataset.x_test[:5]),
+        class_names=dataset.class_names,
+        label=dataset.label_name,
+        # the built-in MLP loads back (tests); a model function's own layers may not
+        reload_check=fitted.config.model != BUILT_IN,
+    )
 
 
 def log_partial(fitted: Fitted) -> None:
@@ -157,7 +155,9 @@ def log_partial(fitted: Fitted) -> None:
     f = fitted
     try:
         f.tracker.flush()
-        log_curves(f)
+        figures = artifacts.Figures(f.tracker, f.run_id, drawing.warm())
+        log_curves(f, figures)
+        figures.log()
         f.tracker.log_metrics(f.run_id, {"epochs_trained": len(f.history.get("loss", []))})
         if f.history.get("loss"):  # what the curves so far say
             artifacts.log_diagnosis(f.tracker, f.run_id, f.history, f.config, f.stop_reason)
@@ -165,10 +165,11 @@ def log_partial(fitted: Fitted) -> None:
         log.exception("could not log the partial curves of run %s", f.run_id)
 
 
-def log_curves(fitted: Fitted) -> None:
-    """The learning curves as the config asks for them, best epoch marked (finished or not)."""
+def log_curves(fitted: Fitted, figures: artifacts.Figures) -> None:
+    """The learning curves as the config asks for them, best epoch marked (finished or not),
+    drawn by ``figures``."""
     f = fitted
     curves = Curves(
         f.history, f.config.monitor, f.best.best_epoch, f.stop_reason, f.config.shift_train_curves
     )
-    artifacts.log_curves(f.tracker, f.run_id, curves)
+    artifacts.log_curves(figures, curves)

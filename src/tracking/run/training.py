@@ -34,6 +34,7 @@ from tracking.model.backup import TrainingBackup, last_epoch
 from tracking.model.backup import delete as delete_backup
 from tracking.model.build import build_model, summary_text
 from tracking.model.callbacks import BestWeights, DivergenceGuard, MlflowEpochLogger, StopsTraining
+from tracking.report import drawing
 from tracking.report.model_card import MODEL_SUMMARY
 from tracking.run import finishing
 from tracking.run.finishing import TrainResult
@@ -156,6 +157,7 @@ class FitTracking:
             monitor=config.monitor, mode=config.monitor_mode, patience=config.patience
         )
         self.stop_reason: StopReason = "failed"
+        drawing.warm()  # the figures' process imports matplotlib while fit runs (finishing)
         self.resuming = backup is not None and last_epoch(backup) is not None
         if self.resuming:  # what the killed process had already sent
             self.epoch_log.logged_steps = {m.step for m in tracker.metric_history(run_id, "loss")}
