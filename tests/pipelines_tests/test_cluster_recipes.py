@@ -6,12 +6,14 @@ ConfigMap and Secret it names) or out of sweep.sbatch, run as N local processes,
 (JOB_COMPLETION_INDEX, SLURM_ARRAY_TASK_ID), against a real PostgreSQL study and a real
 `mlflow server --app-name basic-auth`. What differs from a cluster is only what a cluster
 provides: the ConfigMap's values point at this machine's servers with a small study, the Secret
-holds this test's user, the image's Python is this one. One worker's whole process group is
-SIGKILLed mid-trial; the study still finishes every trial and sets ``@champion``.
+holds this test's user, the image's Python is this one. One worker's whole process tree (each
+of its process groups) is SIGKILLed mid-trial; the study still finishes every trial and sets
+``@champion``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import optuna
+import psutil
 import pytest
 import yaml
 
@@ -237,20 +240,34 @@ def team(tmp_path: Path) -> Iterator[Team]:
         yield Team(server.url, secret)
 
 
-def _group_in_trial(reader: optuna.storages.BaseStorage, group: int) -> bool:
-    """A process of ``group`` runs a trial that has reported two epochs (one backed up)."""
+def _tree(pid: int) -> list[psutil.Process]:
+    """The process ``pid`` and all its descendants (a sweep's supervisor runs its trials in a
+    worker process of its own session, ``tracking.sweep.workers``)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _tree_in_trial(reader: optuna.storages.BaseStorage, pid: int) -> bool:
+    """A process of ``pid``'s tree runs a trial that has reported two epochs (one backed up)."""
     try:
         study = optuna.load_study(study_name=SETTINGS["STUDY_NAME"], storage=reader)
     except KeyError:
         return False
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        try:
-            ours = os.getpgid(int(trial.user_attrs.get("worker_pid", -1))) == group
-        except (ProcessLookupError, OSError):
-            ours = False
-        if ours and len(trial.intermediate_values) >= 2:
-            return True
-    return False
+    ours = {p.pid for p in _tree(pid)}
+    return any(
+        trial.user_attrs.get("worker_pid") in ours and len(trial.intermediate_values) >= 2
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    )
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL every process group of ``pid``'s tree at once: the pod, or the node, is gone."""
+    for group in {os.getpgid(p.pid) for p in _tree(pid) if p.is_running()}:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
 
 
 @pytest.mark.slow
@@ -282,10 +299,10 @@ def test_the_recipe_runs_n_workers_and_survives_a_killed_one(
     try:
         reader = optuna.storages.RDBStorage(storage)
         victim = processes[0]
-        wait_until(lambda: _group_in_trial(reader, victim.pid) or victim.poll() is not None,
+        wait_until(lambda: _tree_in_trial(reader, victim.pid) or victim.poll() is not None,
                    600, "worker 0 to report two epochs")  # fmt: skip
         assert victim.poll() is None, (tmp_path / "worker-0.log").read_text()[-3000:]
-        os.killpg(victim.pid, signal.SIGKILL)  # the pod, or the node, is gone
+        _kill_tree(victim.pid)
         victim.wait(30)
         for number, process in enumerate(processes[1:], 1):
             process.wait(900)
@@ -295,7 +312,7 @@ def test_the_recipe_runs_n_workers_and_survives_a_killed_one(
     finally:
         for process in processes:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
+                _kill_tree(process.pid)
                 process.wait(30)
     study = optuna.load_study(study_name=SETTINGS["STUDY_NAME"], storage=storage)
     trials = study.get_trials(deepcopy=False)
@@ -306,7 +323,7 @@ def test_the_recipe_runs_n_workers_and_survives_a_killed_one(
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == killed.number]
     assert retry.state.name in ("COMPLETE", "PRUNED") and retry.params == killed.params
     # The tracking server: one parent, one run per trial, none left RUNNING, and a champion.
-    client = MlflowClient(team.url)
+    client = MlflowClient(team.url, registry_uri=team.url)
     os.environ["MLFLOW_TRACKING_USERNAME"] = team.secret["MLFLOW_TRACKING_USERNAME"]
     os.environ["MLFLOW_TRACKING_PASSWORD"] = team.secret["MLFLOW_TRACKING_PASSWORD"]
     try:

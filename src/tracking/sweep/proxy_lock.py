@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from optuna.exceptions import DuplicatedStudyError
+from optuna.exceptions import DuplicatedStudyError, ExperimentalWarning
 from optuna.storages import GrpcStorageProxy
 from optuna.study import StudyDirection
 
@@ -41,7 +42,9 @@ def proxy_lock(
     """Hold the lock of the proxy at ``host:port`` for the ``with`` block; wait for it first."""
     if not 0 < beat < stale:
         raise ValueError(f"beat must be positive and below stale but got {beat} and {stale}.")
-    storage = GrpcStorageProxy(host=host, port=port)
+    with warnings.catch_warnings():  # "experimental" since Optuna 4.2; its API is what we use
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        storage = GrpcStorageProxy(host=host, port=port)
     try:
         lock_id = _acquire(storage, stale)
         stop = threading.Event()
