@@ -330,6 +330,8 @@ def measure(
         "runs": dict(statuses),
         "runs_running": statuses.get("RUNNING", 0),
         "runs_extra": len(runs) - len(trial_runs) - 1,
+        # what an extra run is: a second parent, a trial's second run, a refit...
+        "runs_by_role": dict(Counter(r.data.tags.get("sweep.role", "none") for r in runs)),
         "killed": {**killed, **continued},
     }
 
