@@ -20,6 +20,8 @@ its ``backup_path`` tag points at. Reported per variant:
   start to the last one's end (Optuna's own timestamps; start-up, summary and refit excluded);
 - trials lost: trials that neither finished nor have a finished retry (goal 0);
 - runs left RUNNING in the tracking server when the last worker has exited (goal 0);
+- runs beyond one per trial and the study's parent (goal 0: a retry continues its trial's run,
+  and one worker summarises and promotes);
 - failed requests (goal 0): the server's answers other than 2xx, minus the ones that are the
   protocol (a 404 to a GET for something that does not exist yet; the 400 the start-up check
   asks for, ``tracking.preflight.servers``), plus the client side: MLflow's HTTP retries,
@@ -302,6 +304,8 @@ def measure(
     client = MlflowClient(url, url)
     runs = client.search_runs(["0"], max_results=5000)
     statuses = Counter(r.info.status for r in runs)
+    # One run per trial (a retry continues its killed trial's run) and the study's parent.
+    trial_runs = {t.user_attrs["mlflow_run_id"] for t in trials if "mlflow_run_id" in t.user_attrs}
     retry = retried.get(killed["number"])
     continued: dict[str, Any] = {"retried_as": None if retry is None else retry.number}
     if retry is not None:
@@ -325,6 +329,9 @@ def measure(
         "lost_trials": lost,
         "runs": dict(statuses),
         "runs_running": statuses.get("RUNNING", 0),
+        "runs_extra": len(runs) - len(trial_runs) - 1,
+        # what an extra run is: a second parent, a trial's second run, a refit...
+        "runs_by_role": dict(Counter(r.data.tags.get("sweep.role", "none") for r in runs)),
         "killed": {**killed, **continued},
     }
 
@@ -429,13 +436,15 @@ def main() -> int:
         result[name] = variant
         print(f"{name}: {variant['finished']}/{args.trials} trials finished, "
               f"{variant['trials_per_minute']:.1f} trials/min, {variant['trials_lost']} lost, "
-              f"{variant['runs_running']} runs RUNNING, {variant['failed_requests']} failed "
+              f"{variant['runs_running']} runs RUNNING, {variant['runs_extra']} extra runs, "
+              f"{variant['failed_requests']} failed "
               f"requests; killed trial: {variant['killed']}", flush=True)  # fmt: skip
     result["targets"] = {
         "met": all(
             v["trials_lost"] == 0
             and v["runs_running"] == 0
             and v["failed_requests"] == 0
+            and v["runs_extra"] == 0
             and v["finished"] >= args.trials
             and not v["password_in_output"]
             for v in result.values()

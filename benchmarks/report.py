@@ -220,6 +220,11 @@ def load(r: dict[str, Any]) -> tuple[str, str, str, str]:
             f"{label}: {v['finished']}/{v['n_trials']} trials, {v['trials_per_minute']:.1f} "
             f"trials/min, {v['trials_lost']} lost, {v['runs_running']} runs RUNNING, "
             f"{v['failed_requests']} failed requests, the killed trial {continued}"
+            + (
+                f", {sum(v['runs'].values())} runs for {v['n_trials']} trials and the parent"
+                if "runs_extra" in v
+                else ""
+            )
         )
     measured = (
         f"{s['workers']} workers ({s['epochs']} epochs a trial) on an authenticated server with "
@@ -228,7 +233,7 @@ def load(r: dict[str, Any]) -> tuple[str, str, str, str]:
     return (
         "Load and faults (`load.py`)",
         measured,
-        "0 lost, 0 RUNNING, 0 failed requests",
+        "0 lost, 0 RUNNING, 0 failed requests, one run per trial and the parent",
         _met(r["targets"]["met"]),
     )
 

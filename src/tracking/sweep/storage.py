@@ -33,6 +33,7 @@ from tracking.door.sqlite import BUSY_TIMEOUT, share_sqlite, sqlite_path
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import StaleTrials
 from tracking.sweep.heartbeat import HeartbeatProxy
+from tracking.sweep.proxy_lock import proxy_lock
 
 CONNECT_TIMEOUT = 10  # seconds: an unreachable database fails fast, not after minutes
 # One advisory-lock key for everything this project serialises in a PostgreSQL database.
@@ -81,8 +82,9 @@ def study_lock(url: str) -> Iterator[None]:
     """A lock shared by every worker of the storage at ``url``, on any machine.
 
     PostgreSQL: a session advisory lock (released when the connection closes, so a killed
-    holder never leaves it taken). SQLite: ``flock`` on a ``.lock`` file beside the database. Other
-    storages: no lock (Optuna's own operations are atomic there; see ``tracking.sweep.study``).
+    holder never leaves it taken). SQLite: ``flock`` on a ``.lock`` file beside the database. The
+    gRPC proxy: a study of its own that the holder creates and deletes
+    (``tracking.sweep.proxy_lock``). Other storages: no lock.
     """
     if url.startswith("postgresql"):
         engine = sqlalchemy.create_engine(
@@ -105,6 +107,10 @@ def study_lock(url: str) -> Iterator[None]:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+    elif url.startswith("grpc://"):
+        parts = urlsplit(url)
+        with proxy_lock(str(parts.hostname), int(parts.port or 0)):
+            yield
     else:
         yield
 
