@@ -226,6 +226,27 @@ def cnn(r: dict[str, Any]) -> tuple[str, str, str, str]:
     return "Your own model: a CNN", measured, target, _met(r["targets"]["met"])
 
 
+def checkpoint_cost(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    ratios = r["epoch_over_off"]
+    stores = {"local": "a local store", "server": "a local `mlflow server` (proxied artifacts)"}
+    parts = []
+    for store, ratio in ratios.items():
+        rounds = r["per_round_epoch_over_off"][store]
+        parts.append(
+            f"{stores.get(store, store)} {ratio:.3f}x (rounds {min(rounds):.2f}-{max(rounds):.2f}x)"
+        )
+    measured = (
+        f"{r['repeats']} alternating rounds of {r['epochs']} epochs, medians, "
+        f"`checkpoint_every=epoch` over `off`: {'; '.join(parts)}; one checkpoint "
+        f"{r['checkpoint_megabytes']:.1f} MB"
+    )
+    if "load_average" in r:
+        load = r["load_average"]
+        measured += f"; load average {load['start']:.1f} at the start, {load['end']:.1f} at the end"
+    target = f"<= {r['targets']['epoch_over_off_at_most']:.2f}x"
+    return "Checkpoints in the tracking store", measured, target, _met(r["targets"]["met"])
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str, str]]] = {
     "overhead": overhead,
     "pruning": pruning,
@@ -236,6 +257,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str, str]]] = {
     "diagnosis_agreement": diagnosis_agreement,
     "load": load,
     "cnn": cnn,
+    "checkpoint_cost": checkpoint_cost,
 }
 
 
