@@ -64,11 +64,11 @@ def _start(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Pop
 
 
 def _kill_worker_mid_trial(
-    tmp_path: Path, storage: str, env: dict[str, str]
+    tmp_path: Path, storage: str, env: dict[str, str], *extra: str
 ) -> tuple[optuna.trial.FrozenTrial, int]:
     """Start a sweep worker, SIGKILL it once trial 0 has reported some epochs."""
-    worker = _start([sys.executable, "-m", "pipelines.sweep", *SWEEP, "--storage", storage],
-                    tmp_path, env)  # fmt: skip
+    worker = _start([sys.executable, "-m", "pipelines.sweep", *SWEEP, "--storage", storage,
+                     *extra], tmp_path, env)  # fmt: skip
     wait_until(lambda: _reported(storage) >= 5, 300, "trial 0 to report 5 epochs")
     worker.send_signal(signal.SIGKILL)
     worker.wait()
@@ -124,11 +124,12 @@ def test_without_a_backup_the_retry_starts_afresh_and_the_old_run_is_worker_lost
 ) -> None:
     storage = f"sqlite:///{tmp_path}/optuna.db"
     env = project_env(tracking_store)
-    killed, _ = _kill_worker_mid_trial(tmp_path, storage, env)
+    off = ("--checkpoint-every", "off")  # no checkpoint in the run's artifacts either
+    killed, _ = _kill_worker_mid_trial(tmp_path, storage, env, *off)
     old_run = killed.user_attrs["mlflow_run_id"]
     shutil.rmtree(tmp_path / ".backups")  # e.g. the retry runs on another machine
-    second = _start([sys.executable, "-m", "pipelines.sweep", *SWEEP, "--storage", storage],
-                    tmp_path, env)  # fmt: skip
+    second = _start([sys.executable, "-m", "pipelines.sweep", *SWEEP, "--storage", storage,
+                     *off], tmp_path, env)  # fmt: skip
     _, stderr = second.communicate(timeout=600)
     assert second.returncode == 0, stderr[-4000:]
     study = optuna.load_study(study_name="faults", storage=storage)

@@ -76,3 +76,34 @@ def test_the_backup_is_found_where_the_run_says_from_any_directory(
     # The tag is followed, not ./.backups of the new working directory.
     assert resume_backup_dir(tracker, run_id) == trained_in
     assert resume_config(tracker, run_id, TrainConfig()) == LOGGED
+
+
+def test_without_a_local_backup_the_checkpoint_in_the_runs_artifacts_is_fetched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import tarfile
+
+    tracker = Tracker()
+    run_id = _interrupted_run(tracker, backup=False)
+    # A checkpoint as tracking.run.checkpoints packs one: epoch 4, Keras's metadata agreeing.
+    epoch = tmp_path / "packed" / "epoch-000004"
+    epoch.mkdir(parents=True)
+    (epoch / "training_metadata.json").write_text(json.dumps({"epoch": 4}))
+    (epoch / "callbacks.json").write_text(json.dumps({"epoch": 4}))
+    with tarfile.open(tmp_path / "slot-0.tar", "w") as tar:
+        for name in ("training_metadata.json", "callbacks.json"):
+            tar.add(epoch / name, arcname=f"epoch-000004/{name}")
+    tracker.log_file(run_id, str(tmp_path / "slot-0.tar"), "checkpoint")
+    tracker.set_tags(run_id, {"backup_path": "/gone/machine/.backups/" + run_id})
+    elsewhere = tmp_path / "another-machine"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # Accepted, and ./.backups now holds the checkpoint where training restores from;
+    # checkpoint_every is the one parameter a resume may change.
+    given = dataclasses.replace(TrainConfig(), checkpoint_every="600s")
+    assert resume_config(tracker, run_id, given) == dataclasses.replace(
+        LOGGED, checkpoint_every="600s"
+    )
+    assert resume_backup_dir(tracker, run_id) == run_backup_dir(run_id)
+    assert (elsewhere / ".backups" / run_id / "epoch-000004" / "callbacks.json").is_file()

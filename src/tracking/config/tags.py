@@ -21,6 +21,11 @@ ERROR = "error"
 REGISTERED_MODEL_VERSION = "registered_model_version"
 RESUMED_RUN_ID = "resumed_run_id"  # on the run `mlflow run` opened for a resume
 BACKUP_PATH = "backup_path"  # where the run's epochs are backed up: an absolute path
+# The backup mirrored to the run's artifacts (tracking.run.checkpoints): the epoch it holds, where
+# it is ("checkpoint/slot-1.tar"), or "deleted" / "kept: <why>" once the run finished.
+CHECKPOINT_EPOCH = "checkpoint_epoch"
+CHECKPOINT = "checkpoint"
+RESUMED_FROM_EPOCH = "resumed_from_epoch"  # the finished epochs a resumed training started from
 
 # A sweep: one parent run per study, one child run per trial.
 SWEEP_ROLE = "sweep.role"  # "parent" | "trial" | "launcher"

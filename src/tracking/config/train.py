@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tracking.config.cadence import Cadence, parse_cadence
 from tracking.config.errors import ConfigError
 from tracking.config.model_function import BUILT_IN, check_spec, short_name, user_params
 from tracking.config.params import check, param
@@ -129,6 +130,10 @@ class TrainConfig:
     system_metrics_interval: float = param(
         10.0, "seconds between two system metrics samples", above=0, example="5"
     )
+    # the backup mirrored to the run's artifacts, for a resume on another machine
+    checkpoint_every: str = param(
+        "epoch", "mirror the backup to the run's artifacts: epoch | <N>s | off", example="60s"
+    )
 
     @property
     def units(self) -> tuple[int, ...]:
@@ -157,6 +162,11 @@ class TrainConfig:
     def model_name(self) -> str:
         """The registered model's name: ``auto`` resolved, ``""`` = do not register."""
         return model_name(self)
+
+    @property
+    def checkpoint_cadence(self) -> Cadence:
+        """``checkpoint_every`` parsed (``validate`` refuses what does not parse)."""
+        return parse_cadence(self.checkpoint_every)
 
     def as_params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -202,6 +212,15 @@ def validate(config: TrainConfig) -> None:
     """Raise ConfigError on the first bad parameter (field bounds, then cross-field rules)."""
     check(config)
     validate_data(config)
+    try:
+        parse_cadence(config.checkpoint_every)
+    except ValueError as error:
+        raise ConfigError(
+            "checkpoint_every",
+            config.checkpoint_every,
+            str(error),
+            "pass -P checkpoint_every=epoch",
+        ) from None
     check_spec(config.model)
     user_params(config.params, TrainConfig)
     if config.input_shape == "image" and config.dataset == "csv":

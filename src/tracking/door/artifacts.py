@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from mlflow.data.numpy_dataset import from_numpy
 from mlflow.entities import DatasetInput, InputTag
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from tracking import compat
 
@@ -31,6 +32,7 @@ class ArtifactsDoor:
     """What ``Tracker`` writes as a run's artifacts and inputs."""
 
     client: MlflowClient
+    uri: str
     _inputs_of: tuple[Dataset, list[DatasetInput]] | None = None  # the last Dataset described
     _texts: dict[tuple[str, str], str]  # (run id, path) -> text, of the last ones logged here
 
@@ -53,6 +55,39 @@ class ArtifactsDoor:
                     return f.read()
             except (MlflowException, OSError):
                 return ""
+
+    def log_file(self, run_id: str, local_path: str, folder: str) -> None:
+        """One file into the run's artifact ``folder``, replacing one of the same name."""
+        self.client.log_artifact(run_id, local_path, folder)
+
+    def artifact_names(self, run_id: str, folder: str) -> list[str]:
+        """The names of the files directly in ``folder`` ([] when there is none)."""
+        return [
+            a.path.rsplit("/", 1)[-1]
+            for a in self.client.list_artifacts(run_id, folder)
+            if not a.is_dir
+        ]
+
+    def download_file(self, run_id: str, path: str, folder: str) -> str:
+        """The artifact ``path`` downloaded into the local ``folder``; its local path (OSError
+        when the store cannot give it)."""
+        from tracking.door.logged_model import no_progress_bar
+
+        with no_progress_bar():
+            try:
+                return str(self.client.download_artifacts(run_id, path, dst_path=folder))
+            except MlflowException as error:
+                raise OSError(f"{path} of run {run_id}: {error}") from error
+
+    def delete_artifacts(self, run_id: str, folder: str) -> str | None:
+        """Delete the run's artifact ``folder``; None when done, else why the store refused
+        (some stores cannot delete; a basic-auth server asks for MANAGE on the run)."""
+        artifact_uri = self.client.get_run(run_id).info.artifact_uri
+        try:
+            get_artifact_repository(artifact_uri, tracking_uri=self.uri).delete_artifacts(folder)
+        except (MlflowException, NotImplementedError, OSError) as error:
+            return f"{type(error).__name__}: {error}"[:300]
+        return None
 
     def log_dict(self, run_id: str, data: Mapping[str, Any], path: str) -> None:
         self.client.log_text(run_id, json.dumps(data, indent=2), path)

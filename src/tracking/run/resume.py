@@ -3,10 +3,11 @@ backed-up epoch, with the configuration it was started with.
 
 A parameter left at its default is taken from the run; one given with another value than the
 run's is refused, naming it (resuming with another learning rate would silently mix two
-trainings in one curve). Checked before TensorFlow starts: the run must exist in this tracking
-store, must not be FINISHED, and must have a backup on this machine: where its tag
-``backup_path`` says (an absolute path, so any working directory finds it, ``mlflow run``'s
-too), else in ``./.backups`` (runs from before the tag).
+trainings in one curve); ``checkpoint_every`` may change. Checked before TensorFlow starts: the
+run must exist in this tracking store, must not be FINISHED, and must have a backup: on this
+machine where its tag ``backup_path`` says (an absolute path, so any working directory finds it,
+``mlflow run``'s too), else in ``./.backups``; or else a checkpoint in its artifacts, fetched
+into ``./.backups`` (``tracking.run.checkpoints``: the machine that trained it may be gone).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from tracking.config import tags as T
 from tracking.config.errors import ConfigError
 from tracking.config.params import from_params, param_text
 from tracking.config.train import TrainConfig
+from tracking.run.checkpoints import fetch_checkpoint
 
 if TYPE_CHECKING:
     from tracking.door.tracker import Tracker
 
 DEFAULT_BACKUP_DIR = ".backups"
 RESUMABLE = ("RUNNING", "KILLED", "FAILED")
+MAY_CHANGE = ("checkpoint_every",)  # how it is kept, not what is trained
 
 
 def run_backup_dir(run_id: str, root: str | Path = DEFAULT_BACKUP_DIR) -> Path:
@@ -38,10 +41,23 @@ def has_backup(directory: Path) -> bool:
 
 
 def resume_backup_dir(tracker: Tracker, run_id: str, root: str | Path = DEFAULT_BACKUP_DIR) -> Path:
-    """Where ``run_id``'s epochs are backed up: its ``backup_path`` tag, else under ``root``
-    (relative to the working directory: runs from before the tag)."""
+    """Where ``run_id``'s epochs are backed up on this machine: its ``backup_path`` tag when a
+    backup is there, else under ``root`` (relative to the working directory)."""
     recorded = tracker.get_run(run_id).tags.get(T.BACKUP_PATH)
-    return Path(recorded) if recorded else run_backup_dir(run_id, root)
+    if recorded and has_backup(Path(recorded)):
+        return Path(recorded)
+    return run_backup_dir(run_id, root)
+
+
+def find_backup(
+    tracker: Tracker, run_id: str, root: str | Path = DEFAULT_BACKUP_DIR
+) -> Path | None:
+    """A backup of ``run_id`` to continue from: on this machine (``resume_backup_dir``), else
+    the run's checkpoint fetched from its artifacts into ``root``; None when neither exists."""
+    directory = resume_backup_dir(tracker, run_id, root)
+    if has_backup(directory) or fetch_checkpoint(tracker, run_id, directory) is not None:
+        return directory
+    return None
 
 
 def resume_config(tracker: Tracker, run_id: str, given: TrainConfig) -> TrainConfig:
@@ -58,15 +74,16 @@ def resume_config(tracker: Tracker, run_id: str, given: TrainConfig) -> TrainCon
         raise ConfigError(
             "resume_run_id", run_id, f"is {status}: nothing to resume", "start a new run instead"
         )
-    directory = resume_backup_dir(tracker, run_id)
-    if not has_backup(directory):
+    if find_backup(tracker, run_id) is None:
         raise ConfigError(
             "resume_run_id",
             run_id,
-            f"has no backup in {directory} (it finished no epoch, or was trained elsewhere)",
+            f"has no backup in {resume_backup_dir(tracker, run_id)} nor a checkpoint in its "
+            "artifacts (it finished no epoch, or was trained elsewhere with checkpoint_every=off)",
             "resume it on the machine that trained it, or start a new run",
         )
     logged: TrainConfig = from_params(TrainConfig, tracker.get_run(run_id).params)
+    logged = dataclasses.replace(logged, **{k: getattr(given, k) for k in MAY_CHANGE})
     for field in dataclasses.fields(TrainConfig):
         value, before = getattr(given, field.name), getattr(logged, field.name)
         if value != field.default and value != before:

@@ -38,6 +38,7 @@ from tracking.report import drawing
 from tracking.report.model_card import MODEL_SUMMARY
 from tracking.run import finishing
 from tracking.run.finishing import TrainResult
+from tracking.run.mirror import CheckpointMirror
 
 __all__ = ["FitTracking", "TrainResult", "build_optimizer", "default_run_name", "train"]
 
@@ -158,9 +159,11 @@ class FitTracking:
         )
         self.stop_reason: StopReason = "failed"
         drawing.warm()  # the figures' process imports matplotlib while fit runs (finishing)
-        self.resuming = backup is not None and last_epoch(backup) is not None
+        restored = last_epoch(backup) if backup is not None else None
+        self.resuming = restored is not None
         if self.resuming:  # what the killed process had already sent
             self.epoch_log.logged_steps = {m.step for m in tracker.metric_history(run_id, "loss")}
+            tracker.set_tags(run_id, {T.RESUMED_FROM_EPOCH: restored})
         if config.system_metrics:  # sampled in a thread until the run ends (Tracker.end_run)
             tracker.log_system_metrics(run_id, config.system_metrics_interval, resume=self.resuming)
         callbacks: list[keras.callbacks.Callback] = [self.epoch_log, self.guard, self.best]
@@ -171,6 +174,10 @@ class FitTracking:
             callbacks.insert(0, _reduce_lr(config))
         if backup is not None:  # last: it restores what the others reset in on_train_begin
             callbacks.append(_backup_callback(backup, callbacks))
+        self.mirror: CheckpointMirror | None = None  # after the backup: sends what it wrote
+        if backup is not None and not config.checkpoint_cadence.off:
+            self.mirror = CheckpointMirror(tracker, run_id, backup, config.checkpoint_cadence)
+            callbacks.append(self.mirror)
         self.callbacks = callbacks
 
     @property
@@ -209,6 +216,8 @@ class FitTracking:
                     )
                 finishing.log_partial(self.fitted())
         finally:
+            if self.mirror is not None:  # before the backup it mirrors goes
+                self.mirror.close(interrupted=self.stop_reason == "interrupted")
             tracker.set_tags(run_id, {T.STOP_REASON: self.stop_reason})
             if self.backup is not None and self.stop_reason != "interrupted":
                 delete_backup(self.backup)  # a finished (or failed) training is not resumed

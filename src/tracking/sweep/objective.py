@@ -23,7 +23,7 @@ from tracking.config.tags import RUN_ID_ATTR
 from tracking.config.train import TrainConfig, validate
 from tracking.data.datasets import Dataset
 from tracking.door.tracker import Tracker
-from tracking.run.resume import has_backup, resume_backup_dir, run_backup_dir
+from tracking.run.resume import find_backup, run_backup_dir
 from tracking.run.training import TrainResult, train
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import retried_trial
@@ -94,10 +94,11 @@ def trial_run(
     tracker: Tracker, trial: Trial, parent_run_id: str, backup_dir: str | None
 ) -> tuple[str, Path | None]:
     """The trial's MLflow run and where its epochs are backed up: a new child of the parent
-    (backup None), or, for the retry of a killed trial whose epochs were backed up on this
-    machine, the killed trial's own run, reopened, and its backup where the run's
-    ``backup_path`` tag says (any working directory finds it). ``backup_dir`` None: no backups
-    (a notebook's study), every trial a new run."""
+    (backup None), or, for the retry of a killed trial with a backup, the killed trial's own
+    run, reopened, and its backup: on this machine where the run's ``backup_path`` tag says (any
+    working directory finds it), else its checkpoint fetched from the run's artifacts into
+    ``backup_dir`` (the killed worker's machine may be gone; ``tracking.run.checkpoints``).
+    ``backup_dir`` None: no backups (a notebook's study), every trial a new run."""
     study_name = trial.study.study_name
     retry_of = retried_trial(trial)
     tags = {
@@ -108,13 +109,10 @@ def trial_run(
     if retry_of is not None:
         tags[T.OPTUNA_RETRY_OF_TRIAL] = str(retry_of)
         killed_run = str(trial.user_attrs.get(RUN_ID_ATTR) or "")  # the killed trial's
-        # Its epochs are where its backup_path tag says, whatever this worker's directory.
-        backup = (
-            resume_backup_dir(tracker, killed_run, backup_dir)
-            if killed_run and backup_dir
-            else None
-        )
-        if backup is not None and has_backup(backup):
+        # Its epochs are where its backup_path tag says, whatever this worker's directory, or
+        # in its artifacts, whatever this worker's machine.
+        backup = find_backup(tracker, killed_run, backup_dir) if killed_run and backup_dir else None
+        if backup is not None:
             tracker.reopen_run(killed_run)
             tracker.set_tags(killed_run, tags)
             log.info("trial %d continues trial %d in run %s", trial.number, retry_of,
