@@ -13,6 +13,7 @@ from tracking.model.devices import gpu_list, worker_gpu_env
 from tracking.preflight.servers import check_tracking_uri
 from tracking.preflight.sources import check_source
 from tracking.sweep.config import SweepConfig, validate_sweep
+from tracking.sweep.dimensions import space_of
 
 
 def parse(argv: Sequence[str] | None) -> tuple[TrainConfig, SweepConfig]:
@@ -33,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base, sweep = parse(argv)
         validate_sweep(sweep)
         validate(base)
+        space_of(base, sweep)  # a space file's entries for the sweep's own dimensions
         check_source(base)
         check_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"), base.model_name)
         from tracking.sweep.storage import open_sweep_storage  # Optuna + SQLAlchemy only
@@ -92,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if p is not None:
             verdict = "is now @champion" if p.promoted else "did not move @champion"
             print(f"{p.name} version {p.version} ({label}) {verdict}: {p.reason}")
+    if result.stop_reason is not None:
+        from tracking.sweep.stopping import describe
+
+        print(f"stopped ({result.stop_reason}): {describe(result.stop_reason, sweep)}")
     return 0
 
 
