@@ -81,16 +81,15 @@ class SweepConfig:
     optimizers: str = param(
         "adam,rmsprop,sgd", "search space, built-in MLP: optimizer choices", example="adam"
     )
+    batch_norms: str = param(
+        "false,true", "search space, built-in MLP: batch_norm choices", example="false"
+    )
     learning_rate_min: float = param(
         3e-4, "search space (log): adam and rmsprop", above=0, example="0.0001"
     )
     learning_rate_max: float = param(3e-3, "search space (log): adam and rmsprop", above=0)
     sgd_learning_rate_min: float = param(1e-2, "search space (log): sgd", above=0)
     sgd_learning_rate_max: float = param(2e-1, "search space (log): sgd", above=0)
-    dropout_min: float = param(0.0, "search space", at_least=0, below=1)
-    dropout_max: float = param(0.5, "search space", at_least=0, below=1)
-    l2_min: float = param(1e-6, "search space (log; 0,0 = no L2)", at_least=0, example="1e-6")
-    l2_max: float = param(1e-3, "search space (log; 0,0 = no L2)", at_least=0)
     hidden_layers_min: int = param(1, "search space, built-in MLP: hidden layers", at_least=1)
     hidden_layers_max: int = param(3, "search space, built-in MLP: hidden layers", at_least=1)
     hidden_width_min: int = param(
@@ -99,9 +98,10 @@ class SweepConfig:
     hidden_width_max: int = param(
         512, "search space, built-in MLP (log): first layer's units", at_least=1
     )
-    batch_norms: str = param(
-        "false,true", "search space, built-in MLP: batch_norm choices", example="false"
-    )
+    dropout_min: float = param(0.0, "search space", at_least=0, below=1)
+    dropout_max: float = param(0.5, "search space", at_least=0, below=1)
+    l2_min: float = param(1e-6, "search space (log; 0,0 = no L2)", at_least=0, example="1e-6")
+    l2_max: float = param(1e-3, "search space (log; 0,0 = no L2)", at_least=0)
     search_space: str = param(
         "",
         "YAML file of your own hyperparameters to search (docs/own-model.md), '' = none",
