@@ -62,13 +62,14 @@ def test_stop_after_ends_a_real_study_early(capsys: pytest.CaptureFixture) -> No
 
 
 def test_target_ends_a_real_study_once_reached(capsys: pytest.CaptureFixture) -> None:
-    argv = [*FIXED, "--n-trials", str(N_TRIALS), "--target", "2.2"]
+    argv = [*FIXED, "--n-trials", str(N_TRIALS), "--target", "2.5"]
     assert main(argv) == 0
     study = optuna.load_study(study_name="digits-mlp-sweep", storage="sqlite:///optuna.db")
-    # Trial 0's validation loss falls below 2.2 (chance: ln 10 = 2.30) in its 2 epochs: the
-    # study ends with it.
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
-    assert study.best_value <= 2.2
+    # Trial 0's validation loss (2 epochs of 16 units on 450 rows) is below 2.5: the study ends
+    # with it.
+    values = [t.value for t in study.trials]
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE], values
+    assert study.best_value <= 2.5
     assert _parent().data.tags["stop_reason"] == "target"
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("stopped (target)")
 

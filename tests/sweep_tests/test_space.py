@@ -27,7 +27,7 @@ def test_default_space_for_the_built_in_mlp() -> None:
         else {"learning_rate": FloatDistribution(3e-4, 3e-3, log=True)}
     )
     assert trial.distributions == {
-        "epochs": IntDistribution(10, 30),
+        "epochs": IntDistribution(5, 30),
         "batch_size": CategoricalDistribution([32, 64, 128, 256]),
         "optimizer": CategoricalDistribution(["adam", "rmsprop", "sgd"]),
         **lr,

@@ -68,7 +68,7 @@ class SweepConfig:
     prune_patience: int = param(
         2, "patient: epochs without improvement before the median rule", at_least=0
     )
-    epochs_min: int = param(10, "search space: epochs lower bound", at_least=1)
+    epochs_min: int = param(5, "search space: epochs lower bound", at_least=1)
     epochs_max: int = param(30, "search space: epochs upper bound", at_least=1)
     batch_sizes: str = param(
         "32,64,128,256", "search space: batch_size choices", int_list=True, example="32,64,128"
