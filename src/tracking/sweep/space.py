@@ -91,7 +91,7 @@ def base_params(base: TrainConfig, sweep: SweepConfig) -> dict[str, Any]:
     choice; ``l2=0`` on a log range becomes its lower bound); the user's own entries' from
     ``-P params``, else their ``default`` (``Entry.base_value``)."""
     space: Space = space_of(base, sweep)
-    units = base.units
+    units = [int(u) for u in str(base.hidden_units).split(",")]  # also hidden_units=8 (int)
     given: dict[str, Any] = {
         "epochs": base.epochs,
         "batch_size": base.batch_size,
