@@ -22,7 +22,7 @@ def _ask(sweep: SweepConfig, base: TrainConfig | None = None) -> tuple[optuna.Tr
 def test_default_space_for_the_built_in_mlp() -> None:
     trial, config = _ask(SweepConfig())
     lr = (
-        {"sgd_learning_rate": FloatDistribution(0.01, 0.2, log=True)}
+        {"sgd_learning_rate": FloatDistribution(0.05, 0.3, log=True)}
         if trial.params["optimizer"] == "sgd"
         else {"learning_rate": FloatDistribution(3e-4, 3e-3, log=True)}
     )
@@ -62,7 +62,7 @@ def test_each_optimizer_draws_its_own_learning_rate_only() -> None:
         other = "learning_rate" if optimizer == "sgd" else "sgd_learning_rate"
         assert own in trial.params and other not in trial.params
         assert config.learning_rate == trial.params[own]
-        low, high = (0.01, 0.2) if optimizer == "sgd" else (3e-4, 3e-3)
+        low, high = (0.05, 0.3) if optimizer == "sgd" else (3e-4, 3e-3)
         assert low <= config.learning_rate <= high
     assert seen == {"adam", "rmsprop", "sgd"}
 

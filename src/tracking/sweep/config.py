@@ -88,8 +88,8 @@ class SweepConfig:
         3e-4, "search space (log): adam and rmsprop", above=0, example="0.0001"
     )
     learning_rate_max: float = param(3e-3, "search space (log): adam and rmsprop", above=0)
-    sgd_learning_rate_min: float = param(1e-2, "search space (log): sgd", above=0)
-    sgd_learning_rate_max: float = param(2e-1, "search space (log): sgd", above=0)
+    sgd_learning_rate_min: float = param(5e-2, "search space (log): sgd", above=0)
+    sgd_learning_rate_max: float = param(3e-1, "search space (log): sgd", above=0)
     hidden_layers_min: int = param(1, "search space, built-in MLP: hidden layers", at_least=1)
     hidden_layers_max: int = param(3, "search space, built-in MLP: hidden layers", at_least=1)
     hidden_width_min: int = param(
