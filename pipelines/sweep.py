@@ -12,6 +12,7 @@ from tracking.config.errors import ConfigError, MonitorError
 from tracking.config.train import TrainConfig
 from tracking.model.devices import gpu_list, worker_gpu_env
 from tracking.sweep.config import SweepConfig, in_this_process, validate_sweep
+from tracking.sweep.dimensions import space_of
 
 if TYPE_CHECKING:
     from tracking.sweep.study import SweepResult
@@ -35,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         base, sweep = parse(argv)
         validate_sweep(sweep)
         _preflight.light(base)
+        space_of(base, sweep)  # a space file's entries for the sweep's own dimensions
         from tracking.sweep.storage import open_sweep_storage  # Optuna + SQLAlchemy only
 
         storage = open_sweep_storage(sweep)
@@ -70,11 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, Terminated):
         print("interrupted: the parent run ended KILLED; rerun to resume", file=sys.stderr)
         return 130
-    print(outcome(base, result))
+    print(outcome(base, sweep, result))
     return 0
 
 
-def outcome(base: TrainConfig, result: SweepResult) -> str:
+def outcome(base: TrainConfig, sweep: SweepConfig, result: SweepResult) -> str:
     """What the study counts, its best trial, and what became of ``@champion``."""
     counts = ", ".join(f"{n} {s.lower()}" for s, n in result.counts.items() if n)
     best = (
@@ -87,6 +89,10 @@ def outcome(base: TrainConfig, result: SweepResult) -> str:
         if p is not None:
             verdict = "is now @champion" if p.promoted else "did not move @champion"
             lines.append(f"{p.name} version {p.version} ({label}) {verdict}: {p.reason}")
+    if result.stop_reason is not None:
+        from tracking.sweep.stopping import describe
+
+        lines.append(f"stopped ({result.stop_reason}): {describe(result.stop_reason, sweep)}")
     return "\n".join(lines)
 
 

@@ -49,6 +49,13 @@ def test_sweep_on_mnist_prunes_and_promotes_a_champion_that_scores_what_its_run_
         "epochs_min": 3,
         "epochs_max": 8,
         "hidden_units": "128,64",
+        # The shape fixed at 128,64 (2 layers from 128 units, stepping down evenly), and the
+        # pruner that keeps the best quarter: the budget pruner has tests of its own.
+        "hidden_layers_min": 2,
+        "hidden_layers_max": 2,
+        "hidden_width_min": 128,
+        "hidden_width_max": 128,
+        "pruner": "percentile",
         "storage": storage,
     }
     _mlflow_run(tmp_path, tracking_store, "-e", "sweep", **params)
@@ -56,7 +63,7 @@ def test_sweep_on_mnist_prunes_and_promotes_a_champion_that_scores_what_its_run_
     study = optuna.load_study(study_name="mnist-mlp-sweep", storage=storage)
     states = [t.state.name for t in study.trials]
     assert len(states) == 8 and "COMPLETE" in states
-    # The default pruner (percentile) stops a trial, once 4 are complete, when it is outside the
+    # The percentile pruner stops a trial, once 4 are complete, when it is outside the
     # best quarter at an epoch.
     pruned = [t for t in study.trials if t.state.name == "PRUNED"]
     assert pruned, states

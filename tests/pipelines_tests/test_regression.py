@@ -168,9 +168,12 @@ def test_a_regression_sweep_minimises_and_promotes_on_test_mae(diabetes_csv: Pat
     assert second.promotion is not None
     challenger = second.promotion.challenger_value
     assert second.promotion.champion_value == pytest.approx(mae, rel=1e-6)
-    assert second.promotion.promoted == (challenger < mae)
+    # Promoted only with a lower test MAE (and beyond noise: a lower one within noise is a tie).
+    promoted = second.promotion.promoted
+    assert not promoted or challenger < mae
+    assert promoted or challenger >= mae or "within noise" in second.promotion.reason
     holder = client.get_model_version_by_alias(NAME, "champion").version
-    assert holder == (second.promotion.version if challenger < mae else champion.version)
+    assert holder == (second.promotion.version if promoted else champion.version)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from tracking.config.errors import MonitorError
+from tracking.sweep.budget import EPOCHS_ATTR, BudgetPruner
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.pruning import PruningCallback, make_pruner
 
@@ -73,12 +74,17 @@ def test_a_nan_epoch_is_not_reported() -> None:
     assert trial.reported == []
 
 
-def _pruned_steps(pruner: optuna.pruners.BasePruner, curves: list[list[float]]) -> list[int | None]:
-    """Run each curve as a trial, in order; the step at which each one was pruned (or None)."""
+def _pruned_steps(
+    pruner: optuna.pruners.BasePruner, curves: list[list[float]], epochs: int | None = None
+) -> list[int | None]:
+    """Run each curve as a trial, in order; the step at which each one was pruned (or None).
+    ``epochs``: each trial's own epochs, as a fit's PruningCallback records them."""
     study = optuna.create_study(pruner=pruner, sampler=optuna.samplers.RandomSampler(0))
     pruned_at: list[int | None] = []
     for curve in curves:
         trial = study.ask()
+        if epochs is not None:
+            trial.set_user_attr(EPOCHS_ATTR, epochs)
         step_pruned = None
         for step, value in enumerate(curve):
             trial.report(value, step)
@@ -117,11 +123,9 @@ def test_patient_lets_an_improving_trial_run_until_it_stalls() -> None:
     assert _pruned_steps(patient, [GOOD, GOOD, SLOW]) == [None, None, 5]
 
 
-def test_default_percentile_finishes_4_startup_trials_then_keeps_the_best_quarter() -> None:
-    default = SweepConfig()
-    assert (default.pruner, default.prune_startup_trials, default.prune_warmup_epochs) == (
-        "percentile", 4, 0,
-    )  # fmt: skip
+def test_percentile_finishes_4_startup_trials_then_keeps_the_best_quarter() -> None:
+    default = SweepConfig(pruner="percentile")
+    assert (default.prune_startup_trials, default.prune_warmup_epochs) == (4, 0)
     startup = [[value + 0.1 * i for value in GOOD] for i in range(4)]  # each worse than before
     better = [value - 0.05 for value in GOOD]
     near = [value + 0.05 for value in GOOD]  # better than the median, not in the best quarter
@@ -132,6 +136,40 @@ def test_default_percentile_finishes_4_startup_trials_then_keeps_the_best_quarte
     # The median rule, with the same start-up and warm-up, would have kept the last one going.
     median = make_pruner(dataclasses.replace(default, pruner="median"))
     assert _pruned_steps(median, [*startup, BAD, better, near])[-1] is None
+
+
+# A slow starter: worse than the others for its first 3 epochs, then the best of all.
+SLOW_STARTER = [3.0, 2.0, 1.0, 0.15, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05]
+FAST = [0.6, 0.4, 0.3, 0.25, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]
+HOPELESS = [3.0] * 10
+
+
+def test_default_budget_pruner_waits_for_a_fraction_of_the_trials_own_epochs() -> None:
+    default = SweepConfig(prune_startup_trials=2)
+    assert (default.pruner, default.prune_warmup_fraction) == ("budget", 0.3)
+    budget = make_pruner(default)
+    # A 10-epoch trial trains 3 epochs (0.3 x 10) before it can be pruned: the slow starter,
+    # worse than the median at epochs 1-3, is still better at epoch 4 and is never pruned...
+    assert _pruned_steps(budget, [FAST, FAST, SLOW_STARTER], epochs=10) == [None, None, None]
+    # ... while the median rule without a warm-up stops it after its first epoch.
+    median = make_pruner(dataclasses.replace(default, pruner="median"))
+    assert _pruned_steps(median, [FAST, FAST, SLOW_STARTER]) == [None, None, 0]
+    # A hopeless trial is pruned at the first epoch after its warm-up (epoch 4, step 3).
+    assert _pruned_steps(budget, [FAST, FAST, HOPELESS], epochs=10) == [None, None, 3]
+
+
+def test_budget_warmup_follows_each_trials_own_epochs() -> None:
+    budget = make_pruner(SweepConfig(prune_startup_trials=2, prune_warmup_fraction=0.5))
+    # Half of 10 epochs: a hopeless trial trains 5, and stops after the 6th (step 5); of 4: 2.
+    assert _pruned_steps(budget, [FAST, FAST, HOPELESS], epochs=10)[-1] == 5
+    assert _pruned_steps(budget, [FAST, FAST, HOPELESS], epochs=4)[-1] == 2
+    # Not a single trial is pruned before the start-up trials are complete.
+    assert _pruned_steps(budget, [HOPELESS, FAST, HOPELESS], epochs=4)[:2] == [None, None]
+
+
+def test_budget_pruner_refuses_a_fraction_outside_0_1() -> None:
+    with pytest.raises(ValueError, match="fraction must be in"):
+        BudgetPruner(optuna.pruners.NopPruner(), 1.0, 10)
 
 
 def test_halving_continues_only_the_best_third_at_each_rung() -> None:
@@ -180,6 +218,7 @@ def test_real_fit_with_a_real_trial_stops_after_the_first_epoch() -> None:
     assert callback.pruned_at_step == 0
     frozen = study.trials[0]
     assert frozen.intermediate_values == {0: pytest.approx(history["val_loss"][0])}
+    assert frozen.user_attrs[EPOCHS_ATTR] == 5  # the fit's epochs: the budget pruner's warm-up
     # A fit of one epoch has nothing to prune: it ends completed.
     one = PruningCallback(study.ask(), "val_loss")
     history = model.fit(x, y, validation_split=0.25, epochs=1, callbacks=[one], verbose=0).history

@@ -13,6 +13,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from tracking.config.errors import ConfigError
 from tracking.config.train import TrainConfig
 from tracking.sweep.config import SweepConfig, validate_sweep
+from tracking.sweep.dimensions import space_of
 from tracking.sweep.opening import enqueued_base
 from tracking.sweep.search_space import Entry, entries
 from tracking.sweep.space import suggest_config
@@ -81,6 +82,7 @@ def test_the_base_trial_takes_params_then_default_then_first_choice_or_middle(
     assert wanted["width"] == pytest.approx(0.0001**0.5 * 0.1**0.5)  # the geometric middle
     assert wanted["rate"] == 0.25  # its default
     assert "pooling" not in wanted and wanted["epochs"] == 20
+    assert wanted["hidden_layers"] == 3 and wanted["hidden_width"] == 300  # 300,200,100
     assert enqueued_base(TrainConfig(params='{"filters": 32}'), sweep)["filters"] == 32
 
 
@@ -98,8 +100,8 @@ BAD = {
         "entry 'kernel_size' has min=5 above max=3",
     ),
     "clash with built-in": (
-        "parameters:\n  dropout: {distribution: uniform, min: 0, max: 0.5}\n",
-        "entry 'dropout' is a built-in parameter",
+        "parameters:\n  hidden_units: {values: ['300,100']}\n",
+        "entry 'hidden_units' is a built-in parameter",
     ),
     "empty values": ("parameters:\n  filters: {values: []}\n", "entry 'filters' has no values"),
     "log from zero": (
@@ -124,3 +126,62 @@ def test_a_bad_file_or_entry_is_one_line_naming_it_and_the_fix(tmp_path: Path, c
     assert raised.value.parameter == "search_space" and "\n" not in message
     assert message.startswith(f"search_space={path!r} ") and problem in message, message
     assert "; " in message  # ... and the fix after it
+
+
+NARROW = """\
+parameters:
+  batch_norm: {value: true}
+  optimizer: {values: [adam, rmsprop]}
+  hidden_layers: {distribution: int_uniform, min: 2, max: 3}
+  learning_rate: {distribution: log_uniform_values, min: 0.0005, max: 0.002}
+  filters: {values: [8, 16]}
+"""
+
+
+def test_a_space_file_fixes_or_narrows_the_sweeps_own_dimensions(tmp_path: Path) -> None:
+    sweep = SweepConfig(search_space=_space(tmp_path, NARROW))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(10):
+        trial = study.ask()
+        config = suggest_config(trial, TrainConfig(), sweep)
+        # Fixed: on in every trial, and not a searched param; narrowed: drawn in the file's range.
+        assert config.batch_norm is True and "batch_norm" not in trial.params
+        assert trial.distributions["optimizer"] == CategoricalDistribution(["adam", "rmsprop"])
+        assert trial.distributions["hidden_layers"] == IntDistribution(2, 3)
+        assert trial.distributions["learning_rate"] == FloatDistribution(0.0005, 0.002, log=True)
+        assert 0.0005 <= config.learning_rate <= 0.002 and len(config.units) in (2, 3)
+        # The file's own entries still reach the model function, the built-in ones do not.
+        assert config.user_params == {"filters": trial.params["filters"]}
+    # Trial 0 is the base configuration, brought into the narrowed space.
+    wanted = enqueued_base(TrainConfig(learning_rate=0.01), sweep)
+    assert wanted["learning_rate"] == 0.002 and "batch_norm" not in wanted
+
+
+def test_mlp_shape_names_are_a_users_own_for_a_users_model(tmp_path: Path) -> None:
+    text = "parameters:\n  hidden_layers: {values: [1, 2]}\n  epochs: {value: 4}\n"
+    sweep = SweepConfig(search_space=_space(tmp_path, text))
+    base = TrainConfig(model="examples/cnn.py:build", dataset="digits")
+    trial = optuna.create_study().ask()
+    config = suggest_config(trial, base, sweep)
+    # hidden_layers goes to the user's model in params; epochs is still the sweep's, fixed.
+    assert config.user_params == {"hidden_layers": trial.params["hidden_layers"]}
+    assert config.epochs == 4 and "epochs" not in trial.params
+
+
+@pytest.mark.parametrize(
+    ("entry", "shown"),
+    [
+        ("optimizer: {values: [adam, adagrad]}", "'optimizer' cannot take ('adam', 'adagrad')"),
+        ("epochs: {distribution: uniform, min: 5, max: 10}", "'epochs' cannot take"),
+        ("batch_norm: {values: [yes please]}", "'batch_norm' cannot take"),
+        ("dropout: {distribution: uniform, min: 0, max: 1}", "'dropout' cannot take (0, 1)"),
+    ],
+)
+def test_a_bad_value_for_a_dimension_is_refused_naming_it(
+    tmp_path: Path, entry: str, shown: str
+) -> None:
+    path = _space(tmp_path, f"parameters:\n  {entry}\n")
+    with pytest.raises(ConfigError) as raised:
+        space_of(TrainConfig(), SweepConfig(search_space=path))
+    assert raised.value.parameter == "search_space" and shown in str(raised.value)
+    assert "give e.g." in str(raised.value)

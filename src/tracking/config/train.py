@@ -118,7 +118,7 @@ class TrainConfig:
     monitor: str = param("val_loss", "metric for early stopping and best weights", choices=MONITORS)
     patience: int = param(5, "epochs without improvement before early stopping", at_least=0)
     reduce_lr_patience: int = param(
-        0, "epochs without improvement before the learning rate is halved, 0 = never", at_least=0
+        2, "epochs without improvement before the learning rate is halved, 0 = never", at_least=0
     )
     shift_train_curves: bool = param(False, "draw training curves half an epoch to the left")
     # registry

@@ -4,10 +4,11 @@
 - ``open_storage`` (``storage``): the Optuna storage, opened before anything heavy;
 - ``run_sweep``, ``SweepResult`` (``study``): load or create the study, run trials (in this
   process or in worker processes), summarise, promote; built from ``opening`` (the study and
-  its parent run, ``parent``), ``space`` (search space), ``pruning`` (pruners and the per-epoch
-  callback), ``objective`` (one trial = one child run), ``trials`` and ``workers`` (where the
-  trials run), ``summary`` (the parent's figures and tables), ``champion`` and ``promotion``
-  (the ``champion`` alias) and ``refit``.
+  its parent run, ``parent``), ``dimensions`` and ``space`` (the search space, define-by-run),
+  ``samplers``, ``pruning`` and ``budget`` (pruners and the per-epoch callback), ``stopping``
+  (stop_after, target), ``objective`` (one trial = one child run), ``trials`` and ``workers``
+  (where the trials run), ``summary`` (the parent's figures and tables), ``champion`` and
+  ``promotion`` (the ``champion`` alias) and ``refit``.
 """
 
 from __future__ import annotations

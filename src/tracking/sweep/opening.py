@@ -25,8 +25,8 @@ from tracking.door.tracker import Tracker
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.parent import PARENT_ATTR, find_or_create_parent
 from tracking.sweep.pruning import make_pruner
-from tracking.sweep.search_space import entries
-from tracking.sweep.space import direction
+from tracking.sweep.samplers import make_sampler
+from tracking.sweep.space import base_params, direction
 from tracking.sweep.storage import stale_trials
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def load_study(
         handler.tracker = tracker
     study = optuna.load_study(study_name=sweep.study_name, storage=storage)
     seed = sampler_seed(sweep, worker, len(study.trials))
-    study.sampler = optuna.samplers.TPESampler(seed=seed)
+    study.sampler = make_sampler(sweep, seed)
     study.pruner = make_pruner(sweep)
     return study
 
@@ -89,10 +89,10 @@ def open_study(
         "study %s %s in %s", sweep.study_name, "created" if created else "found", sweep.storage
     )
     if created:
-        if base_params := enqueued_base(base, sweep):
+        if first := enqueued_base(base, sweep):
             # The base configuration (the defaults of a single run) is the first trial: the
             # sweep's champion has it to beat, and TPE starts from a known good point.
-            study.enqueue_trial(base_params, user_attrs={"base_configuration": True})
+            study.enqueue_trial(first, user_attrs={"base_configuration": True})
         study.set_user_attr("monitor", base.monitor)
         study.set_user_attr("dataset", base.dataset)
         for name, value in _data_and_model(base).items():
@@ -110,31 +110,8 @@ def open_study(
 
 
 def enqueued_base(base: TrainConfig, sweep: SweepConfig) -> dict[str, Any]:
-    """The base configuration's values of the searched parameters, each brought into the
-    search space (a value below or above its range takes the nearest bound, a batch size the
-    nearest choice; ``l2=0`` on a log range becomes ``l2_min``), and those of the entries of
-    ``-P search_space`` (``Entry.base_value``)."""
-    s = sweep
-    choices = list(dict.fromkeys(s.batch_size_choices))
-    wanted: dict[str, Any] = {}
-    if s.epochs_min != s.epochs_max:
-        wanted["epochs"] = min(max(base.epochs, s.epochs_min), s.epochs_max)
-    if len(choices) > 1:
-        wanted["batch_size"] = min(choices, key=lambda b: (abs(b - base.batch_size), b))
-    patiences = list(dict.fromkeys(s.reduce_lr_patience_choices))
-    if len(patiences) > 1:
-        wanted["reduce_lr_patience"] = min(
-            patiences, key=lambda p: (abs(p - base.reduce_lr_patience), p)
-        )
-    for name in ("learning_rate", "dropout", "l2"):
-        low, high = getattr(s, f"{name}_min"), getattr(s, f"{name}_max")
-        if low != high:
-            wanted[name] = min(max(getattr(base, name), low), high)
-    given = base.user_params
-    for entry in entries(s.search_space):  # -P params' value, else the entry's default
-        if entry.distribution != "constant":
-            wanted[entry.name] = entry.base_value(given.get(entry.name))
-    return wanted
+    """The base configuration as trial 0's params (``tracking.sweep.space.base_params``)."""
+    return base_params(base, sweep)
 
 
 def _data_and_model(base: TrainConfig) -> dict[str, str]:

@@ -19,6 +19,7 @@ import optuna
 
 from tracking.config.errors import MonitorError
 from tracking.config.tags import StopReason
+from tracking.sweep.budget import EPOCHS_ATTR, BudgetPruner
 from tracking.sweep.config import PRUNERS, SweepConfig
 
 
@@ -35,6 +36,13 @@ KEEP_PERCENTILE = 25.0  # percentile: a trial goes on while it is in the best qu
 
 def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
     """Optuna's own pruner for ``sweep.pruner`` (validated by ``validate_sweep``)."""
+    median = optuna.pruners.MedianPruner(
+        n_startup_trials=sweep.prune_startup_trials, n_warmup_steps=sweep.prune_warmup_epochs
+    )
+    if sweep.pruner == "budget":
+        # The median of the complete trials at the same epoch, once a trial has trained
+        # prune_warmup_fraction of its own epochs (tracking.sweep.budget).
+        return BudgetPruner(median, sweep.prune_warmup_fraction, sweep.epochs_max)
     if sweep.pruner == "percentile":
         # Once prune_startup_trials trials are complete, a trial past its warm-up epochs stops
         # when its best value so far is outside the best quarter of the complete trials' best
@@ -45,9 +53,6 @@ def make_pruner(sweep: SweepConfig) -> optuna.pruners.BasePruner:
             n_startup_trials=sweep.prune_startup_trials,
             n_warmup_steps=sweep.prune_warmup_epochs,
         )
-    median = optuna.pruners.MedianPruner(
-        n_startup_trials=sweep.prune_startup_trials, n_warmup_steps=sweep.prune_warmup_epochs
-    )
     if sweep.pruner == "median":
         return median
     if sweep.pruner == "patient":
@@ -90,6 +95,9 @@ class PruningCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.stop_reason = None
         self.pruned_at_step = None
+        set_attr = getattr(self.trial, "set_user_attr", None)  # the budget pruner reads it
+        if set_attr is not None and self.params and "epochs" in self.params:
+            set_attr(EPOCHS_ATTR, int(self.params["epochs"]))
 
     def get_state(self) -> dict[str, Any]:  # tracking.model.backup: a resumed trial remembers
         return {"stop_reason": self.stop_reason, "pruned_at_step": self.pruned_at_step}

@@ -8,8 +8,11 @@
 An entry is ``values`` (a list of choices, ``suggest_categorical``), ``value`` (fixed, not
 searched), or a ``distribution`` with ``min`` and ``max``: ``int_uniform`` (``suggest_int``),
 ``uniform`` (``suggest_float``), ``log_uniform_values`` (``suggest_float(log=True)``) or
-``categorical`` (with ``values``). An optional ``default`` is the base trial's value. The file is
-read with PyYAML only, so a bad file or entry is refused before TensorFlow or a run exists.
+``categorical`` (with ``values``); ``int_log_uniform_values`` is ``suggest_int(log=True)``. An
+optional ``default`` is the base trial's value. An entry may also name one of the sweep's own
+dimensions (``tracking.sweep.dimensions``: ``epochs``, ``optimizer``, ``hidden_layers``...) to
+narrow or fix it. The file is read with PyYAML only, so a bad file or entry is refused before
+TensorFlow or a run exists.
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ import yaml
 
 from tracking.config.errors import ConfigError
 
-DISTRIBUTIONS = ("int_uniform", "uniform", "log_uniform_values", "categorical", "constant")
+DISTRIBUTIONS = (
+    "int_uniform",
+    "uniform",
+    "log_uniform_values",
+    "int_log_uniform_values",
+    "categorical",
+    "constant",
+)
+INTEGER = ("int_uniform", "int_log_uniform_values")
 EXAMPLE = "e.g. filters: {values: [8, 16, 32]} or width: {distribution: uniform, min: 0, max: 1}"
 _KEYS = {"distribution", "values", "value", "min", "max", "default"}
 
@@ -46,34 +57,51 @@ class Entry:
             return self.values[0]
         if self.distribution == "categorical":
             return trial.suggest_categorical(self.name, list(self.values))
-        if self.distribution == "int_uniform":
-            return trial.suggest_int(self.name, int(self.low), int(self.high))
-        log = self.distribution == "log_uniform_values"
+        log = self.distribution in ("log_uniform_values", "int_log_uniform_values")
+        if self.distribution in INTEGER:
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=log)
         return trial.suggest_float(self.name, float(self.low), float(self.high), log=log)
 
     def base_value(self, given: Any = None) -> Any:
         """The base trial's value: ``given`` (from ``-P params``) brought into the space, else
-        ``default``, else the first choice, or the middle of a range (geometric for log)."""
+        ``default``, else the first choice (the nearest one for a number), or the middle of a
+        range (geometric for log)."""
         value = self.default if given is None else given
         if self.distribution in ("categorical", "constant"):
-            return value if value in self.values else self.values[0]
+            return value if _among(value, self.values) else _nearest(value, self.values)
         if value is None:
-            if self.distribution == "log_uniform_values":
+            if self.distribution in ("log_uniform_values", "int_log_uniform_values"):
                 value = math.sqrt(self.low * self.high)
             else:
                 value = (self.low + self.high) / 2
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return self.low
         value = min(max(value, self.low), self.high)
-        return round(value) if self.distribution == "int_uniform" else float(value)
+        return round(value) if self.distribution in INTEGER else float(value)
+
+
+def _among(value: Any, choices: tuple[Any, ...]) -> bool:
+    """``value in choices`` where True is not 1 (a batch_norm choice is not a batch size)."""
+    return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices)
+
+
+def _nearest(value: Any, choices: tuple[Any, ...]) -> Any:
+    """The choice nearest ``value`` when both are numbers (the smaller on a tie), else the
+    first choice."""
+    numbers = [c for c in choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not numbers:
+        return choices[0]
+    return min(numbers, key=lambda c: (abs(c - value), c))
 
 
 def entries(path: str) -> tuple[Entry, ...]:
-    """``load_space`` refusing the names a run already has (TrainConfig's and the data's)."""
+    """``load_space`` refusing the names a run already has (TrainConfig's and the data's),
+    except the sweep's own dimensions, which an entry narrows or fixes."""
     from tracking.config.model_function import RESERVED
     from tracking.config.train import TrainConfig
+    from tracking.sweep.dimensions import DIMENSIONS
 
-    taken = RESERVED | {f.name for f in dataclasses.fields(TrainConfig)}
+    taken = (RESERVED | {f.name for f in dataclasses.fields(TrainConfig)}) - set(DIMENSIONS)
     return load_space(path, frozenset(taken))
 
 
@@ -117,8 +145,8 @@ def _entry(name: str, spec: Any, bad: Any, taken: frozenset[str]) -> Entry:
     if name in taken:
         raise bad(
             f"entry {name!r} is a built-in parameter",
-            f"search it with -P {name}_min/_max or batch_sizes where the sweep has them, or "
-            "rename your own",
+            "search the sweep's dimensions instead (docs/sweeps.md: hidden_layers and "
+            "hidden_width make hidden_units), or rename your own",
         )
     if not name.isidentifier():
         raise bad(f"entry {name!r} is not a Python name", "use letters, digits and _ only")
@@ -161,10 +189,10 @@ def _entry(name: str, spec: Any, bad: Any, taken: frozenset[str]) -> Entry:
                 f"entry {name!r} has {key}={bound!r}, not a number",
                 f"give {name}: {{distribution: {kind}, min: ..., max: ...}}",
             )
-        if kind == "int_uniform" and not float(bound).is_integer():
+        if kind in INTEGER and not float(bound).is_integer():
             raise bad(
                 f"entry {name!r} has {key}={bound!r}, not an integer",
-                "int_uniform takes whole min and max, or use uniform",
+                f"{kind} takes whole min and max, or use uniform",
             )
     assert isinstance(low, (int, float)) and isinstance(high, (int, float))
     if low > high:
@@ -172,7 +200,7 @@ def _entry(name: str, spec: Any, bad: Any, taken: frozenset[str]) -> Entry:
             f"entry {name!r} has min={low!r} above max={high!r}",
             f"swap them: min: {high}, max: {low}",
         )
-    if kind == "log_uniform_values" and low <= 0:
+    if kind in ("log_uniform_values", "int_log_uniform_values") and low <= 0:
         raise bad(
             f"entry {name!r} has min={low!r} on a log scale", "give min > 0, e.g. min: 0.0001"
         )

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import optuna
 from optuna.trial import TrialState
 
+from tracking.config import tags as T
 from tracking.config.errors import Terminated
 from tracking.config.train import TrainConfig
 from tracking.data.datasets import Dataset, load_dataset
@@ -28,9 +29,10 @@ from tracking.sweep.faults import end_orphan_runs
 from tracking.sweep.objective import Objective
 from tracking.sweep.opening import StudyRun, open_study
 from tracking.sweep.promotion import Promotion
+from tracking.sweep.stopping import SweepStop, describe, why_stopped
 from tracking.sweep.storage import open_sweep_storage, study_lock
 from tracking.sweep.summary import log_summary, state_counts
-from tracking.sweep.trials import Deadline, finished, optimize, remaining
+from tracking.sweep.trials import Deadline, counted, finished, optimize, remaining
 from tracking.sweep.workers import WorkerProcesses, run_workers
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class SweepResult(NamedTuple):
     best_value: float | None
     promotion: Promotion | None
     refit_promotion: Promotion | None = None  # the refit of the best trial, as a challenger
+    stop_reason: SweepStop | None = None  # why the study stopped (tag stop_reason on the parent)
 
 
 def run_sweep(
@@ -92,8 +95,13 @@ def run_sweep(
 
     status: str | None = "FAILED"
     promotions = Promotions()
+    reason: SweepStop | None = None
     try:
         settle(run, deadline, run_more)
+        reason = why_stopped(run.study, sweep, counted(run.study), deadline.passed())
+        if reason is not None:
+            tracker.set_tags(run.parent_run_id, {T.STOP_REASON: reason})
+            log.info("study %s stopped: %s", run.study.study_name, describe(reason, sweep))
         done, promotions = finish(run, data)
         status = "FINISHED" if done else None
     except (KeyboardInterrupt, Terminated):
@@ -102,7 +110,7 @@ def run_sweep(
     finally:
         if status is not None:
             tracker.end_run(run.parent_run_id, status)
-    return result_of(run.study, run.parent_run_id, promotions)
+    return result_of(run.study, run.parent_run_id, promotions)._replace(stop_reason=reason)
 
 
 def settle(run: StudyRun, deadline: Deadline, run_more: Callable[[int], None]) -> None:

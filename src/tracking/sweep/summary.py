@@ -126,7 +126,9 @@ def log_summary(tracker: Tracker, study: optuna.Study, parent_run_id: str, monit
     if best is not None:
         metrics["best_value"] = float(best.value)  # type: ignore[arg-type]
         metrics["best_trial_number"] = float(best.number)
-        metrics.update({f"best_{k}": float(v) for k, v in best.params.items()})
+        # Numbers as metrics; every param (optimizer=adam too) as a tag below.
+        numbers = {k: v for k, v in best.params.items() if isinstance(v, (int, float))}
+        metrics.update({f"best_{k}": float(v) for k, v in numbers.items()})
         tags.update({f"best.{k}": repr(v) for k, v in best.params.items()})
         tags[T.OPTUNA_BEST_TRIAL_NUMBER] = str(best.number)
         tags[T.BEST_RUN_ID] = str(best.user_attrs.get(T.RUN_ID_ATTR, ""))

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import requeue
 from tracking.sweep.objective import Objective, StateTagger, progress_line
+from tracking.sweep.stopping import StopRules, stop_rule
 
 log = logging.getLogger(__name__)
 # Trials that count towards n_trials: finished ones, and running ones. A killed worker's trial
@@ -52,8 +53,16 @@ def finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
+def counted(study: optuna.Study) -> int:
+    """The trials that count towards ``n_trials`` (``COUNTED``)."""
+    return len(study.get_trials(deepcopy=False, states=COUNTED))
+
+
 def remaining(study: optuna.Study, sweep: SweepConfig) -> int:
-    """How many more trials the study needs to count ``n_trials``."""
+    """How many more trials the study needs to count ``n_trials``: none once a stop rule
+    (``stop_after``, ``target``) is met."""
+    if stop_rule(study, sweep) is not None:
+        return 0
     return max(sweep.n_trials - len(study.get_trials(deepcopy=False, states=COUNTED)), 0)
 
 
@@ -81,6 +90,7 @@ def optimize(
             catch=(Exception,),  # a failed trial is a FAIL state, not the end of the sweep
             callbacks=[
                 MaxTrialsCallback(sweep.n_trials, states=COUNTED),
+                StopRules(sweep),  # stop_after, target: read from storage, in every process
                 tag_state,
                 lambda s, t: log.info(label + progress_line(s, t, objective.base.monitor)),
             ],
