@@ -88,16 +88,7 @@ def train(
     logged: Future[None] | None = None
     try:
         with fitting:
-            params = {
-                **config.as_params(),
-                **config.user_params,  # -P params: the model function's own, one param each
-                **dataset.facts(),
-                "data_source": dataset.source,
-                **devices.device_params(),  # CPU, GPUs, TensorFlow and Keras versions
-            }
-            tracker.log_params(run_id, params)
-            if backup is not None:  # absolute: a resume finds it from any working directory
-                tracker.set_tags(run_id, {T.BACKUP_PATH: str(Path(backup).resolve())})
+            log_run_params(tracker, run_id, config, dataset, backup)
             if not fitting.resuming:
                 logged = inputs.submit(tracker.log_dataset_inputs, run_id, dataset)
             keras.utils.set_random_seed(config.seed)
@@ -124,6 +115,23 @@ def train(
             return result
     finally:
         inputs.shutdown()  # waits: no thread outlives the training
+
+
+def log_run_params(
+    tracker: Tracker, run_id: str, config: TrainConfig, dataset: Dataset, backup: Path | None
+) -> None:
+    """The whole effective config, the data's facts and the devices as the run's params; where
+    its backup is, as a tag (absolute: a resume finds it from any working directory)."""
+    params = {
+        **config.as_params(),
+        **config.user_params,  # -P params: the model function's own, one param each
+        **dataset.facts(),
+        "data_source": dataset.source,
+        **devices.device_params(),  # CPU, GPUs, TensorFlow and Keras versions
+    }
+    tracker.log_params(run_id, params)
+    if backup is not None:
+        tracker.set_tags(run_id, {T.BACKUP_PATH: str(Path(backup).resolve())})
 
 
 class FitTracking:

@@ -178,6 +178,13 @@ def _entry(name: str, spec: Any, bad: Any, taken: frozenset[str]) -> Entry:
             )
         choices = tuple(dict.fromkeys(_choice(name, v, bad) for v in values))
         return Entry(name, "categorical", choices, default=default)
+    low, high = _bounds(name, kind, spec, bad)
+    return Entry(name, kind, (), low, high, default)
+
+
+def _bounds(name: str, kind: str, spec: Mapping[str, Any], bad: Any) -> tuple[float, float]:
+    """A range entry's min and max: numbers (whole for the integer kinds), min <= max, min > 0
+    on a log scale."""
     low, high = spec.get("min"), spec.get("max")
     for key, bound in (("min", low), ("max", high)):
         if (
@@ -204,7 +211,7 @@ def _entry(name: str, spec: Any, bad: Any, taken: frozenset[str]) -> Entry:
         raise bad(
             f"entry {name!r} has min={low!r} on a log scale", "give min > 0, e.g. min: 0.0001"
         )
-    return Entry(name, kind, (), low, high, default)
+    return low, high
 
 
 def _choice(name: str, value: Any, bad: Any) -> Any:

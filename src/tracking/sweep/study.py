@@ -98,10 +98,7 @@ def run_sweep(
     reason: SweepStop | None = None
     try:
         settle(run, deadline, run_more)
-        reason = why_stopped(run.study, sweep, counted(run.study), deadline.passed())
-        if reason is not None:
-            tracker.set_tags(run.parent_run_id, {T.STOP_REASON: reason})
-            log.info("study %s stopped: %s", run.study.study_name, describe(reason, sweep))
+        reason = record_stop(tracker, run, sweep, deadline)
         done, promotions = finish(run, data)
         status = "FINISHED" if done else None
     except (KeyboardInterrupt, Terminated):
@@ -111,6 +108,17 @@ def run_sweep(
         if status is not None:
             tracker.end_run(run.parent_run_id, status)
     return result_of(run.study, run.parent_run_id, promotions)._replace(stop_reason=reason)
+
+
+def record_stop(
+    tracker: Tracker, run: StudyRun, sweep: SweepConfig, deadline: Deadline
+) -> SweepStop | None:
+    """Why the study stopped, tagged on its parent run (``stop_reason``) and logged."""
+    reason = why_stopped(run.study, sweep, counted(run.study), deadline.passed())
+    if reason is not None:
+        tracker.set_tags(run.parent_run_id, {T.STOP_REASON: reason})
+        log.info("study %s stopped: %s", run.study.study_name, describe(reason, sweep))
+    return reason
 
 
 def settle(run: StudyRun, deadline: Deadline, run_more: Callable[[int], None]) -> None:
