@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,9 @@ def parse(argv: Sequence[str] | None) -> tuple[TrainConfig, SweepConfig]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _cli.setup()
+    bar = sys.stderr.isatty()  # a progress bar only on a terminal (see below)
+    if not bar:  # tqdm reads TQDM_* defaults when first imported: every bar of this sweep off
+        os.environ.setdefault("TQDM_DISABLE", "1")
     try:  # every check that needs no TensorFlow, before anything is created
         base, sweep = parse(argv)
         validate_sweep(sweep)
@@ -63,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         return _cli.fail(error)
 
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from tracking.config.errors import Terminated, WorkerRefused
     from tracking.sweep.study import run_sweep
     from tracking.sweep.workers import WorkerProcesses
@@ -72,10 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _cli.raise_on_sigterm()
     # With workers=1 trials_per_process=0 every trial runs in this process (run_sweep decides).
     processes = WorkerProcesses.of_module("pipelines.sweep_worker", _cli.import_roots())
+    tracker = Tracker()
+    # Written to a file, a bar's redraws and the log lines would share lines; on a terminal,
+    # log lines are written above the bar (tqdm's redirect).
     try:
-        result = run_sweep(
-            base, sweep, tracker=Tracker(), storage=storage, dataset=dataset, processes=processes
-        )
+        with logging_redirect_tqdm() if bar else contextlib.nullcontext():
+            result = run_sweep(base, sweep, tracker=tracker, storage=storage, dataset=dataset,
+                               processes=processes, show_progress_bar=bar)  # fmt: skip
     except (ConfigError, MonitorError, WorkerRefused) as error:
         return _cli.fail(error)
     except (KeyboardInterrupt, Terminated):
@@ -92,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if p is not None:
             verdict = "is now @champion" if p.promoted else "did not move @champion"
             print(f"{p.name} version {p.version} ({label}) {verdict}: {p.reason}")
+    print(tracker.description(result.parent_run_id))  # what the sweep found (tracking.sweep.found)
     return 0
 
 

@@ -91,6 +91,13 @@ class SweepConfig:
         300, "seconds without a heartbeat before a trial is failed and retried", at_least=1
     )
     backup_dir: str = param(".backups", "where every finished epoch of a trial is backed up")
+    # selection on small data (tracking.sweep.crossval, docs/sweeps.md)
+    cv_folds: str = param(
+        "auto",
+        "folds of a trial's cross-validated value: auto = 3 when the training pool has at most "
+        "5000 rows (digits, wine), else one split; 0 = one split; k = k folds",
+        choices=("auto", "0", *(str(k) for k in range(2, 11))),
+    )
 
     @property
     def batch_size_choices(self) -> tuple[int, ...]:

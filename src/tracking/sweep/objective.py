@@ -1,9 +1,13 @@
 """One trial: a child run created first, then ``training.train`` in it, pruned per epoch.
 
 The value is the best ``monitor`` reached in the trial (what the best-weight model scores on
-validation). The child run exists before training starts, so the trial carries its id
-(user attr ``tags.RUN_ID_ATTR``) from the first moment; ``optuna.state`` is set on the run once
-Optuna has decided (COMPLETE, PRUNED, FAIL), and pruned trials also say at which epoch.
+validation). On small data (``tracking.sweep.crossval``) it is the mean over k folds: the first
+fold trains in the trial's run, pruned per epoch like any trial, and only a trial that finished
+it trains the other folds, each in a run nested under the trial's (tag ``sweep.role=fold``); the
+trial's run logs ``cv_<monitor>_mean``, ``cv_<monitor>_std`` and ``cv_folds``.
+The child run exists before training starts, so the trial carries its id (user attr
+``tags.RUN_ID_ATTR``) from the first moment; ``optuna.state`` is set on the run once Optuna has
+decided (COMPLETE, PRUNED, FAIL), and pruned trials also say at which epoch.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from tracking.door.tracker import Tracker
 from tracking.run.resume import has_backup, resume_backup_dir, run_backup_dir
 from tracking.run.training import TrainResult, train
 from tracking.sweep.config import SweepConfig
+from tracking.sweep.crossval import CvScore, fold_datasets, folds_for
 from tracking.sweep.faults import retried_trial
 from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import suggest_config
@@ -51,6 +56,7 @@ class Objective:
         self.monitor_error: MonitorError | None = None
         self.trials_run = 0  # by this process (a worker is replaced after its quota)
         self.interrupted: list[int] = []  # trials this process was stopped in (Ctrl-C, SIGTERM)
+        self.folds = folds_for(sweep.cv_folds, dataset)  # 0: one split
 
     def __call__(self, trial: Trial) -> float:
         self.trials_run += 1
@@ -60,19 +66,23 @@ class Objective:
         run_id, backup = self._run_for(trial)
         trial.set_user_attr(RUN_ID_ATTR, run_id)
         callback = PruningCallback(trial, config.monitor)
+        folds = list(fold_datasets(self.dataset, self.folds, config.seed)) if self.folds else []
+        cv: CvScore | None = None
         try:
             with self.tracker.ending(run_id):
                 result = train(
                     config,
                     tracker=self.tracker,
                     run_id=run_id,
-                    dataset=self.dataset,
+                    dataset=folds[0] if folds else self.dataset,
                     extra_callbacks=(callback,),
                     register=False,
                     verbose=0,
                     backup=backup,
                 )
                 tag_pruned(self.tracker, run_id, result, callback)
+                if folds and result.stop_reason != "pruned" and not math.isnan(_value(result)):
+                    cv = self._other_folds(trial, config, run_id, result, folds[1:])
         except MonitorError as error:  # the same for every trial: stop the study
             self.monitor_error = error
             trial.study.stop()
@@ -83,7 +93,43 @@ class Objective:
                 raise
             # Optuna records FAIL only for Exception/KeyboardInterrupt; else RUNNING forever
             raise KeyboardInterrupt(str(error)) from error
-        return trial_value(trial, result, callback)
+        value = trial_value(trial, result, callback)
+        if cv is None:
+            return value
+        for key, score in (("cv_mean", cv.mean), ("cv_std", cv.std)):
+            trial.set_user_attr(key, score)
+        trial.set_user_attr("cv_values", list(cv.values))
+        return cv.mean
+
+    def _other_folds(
+        self, trial: Trial, config: TrainConfig, run_id: str, first: TrainResult,
+        folds: list[Dataset],
+    ) -> CvScore:  # fmt: skip
+        """Train folds 2..k, each in a run nested under the trial's, and log the trial's
+        cross-validated value and spread on its run (NaN when a fold diverged)."""
+        values = [_value(first)]
+        for number, fold in enumerate(folds, start=2):
+            fold_run = self.tracker.create_run(
+                f"{trial.study.study_name}-trial-{trial.number:03d}-fold-{number}",
+                parent_run_id=run_id,
+                tags={
+                    T.SWEEP_ROLE: "fold",
+                    T.OPTUNA_STUDY_NAME: trial.study.study_name,
+                    T.OPTUNA_TRIAL_NUMBER: str(trial.number),
+                    "cv.fold": str(number),
+                },
+            )
+            with self.tracker.ending(fold_run):
+                result = train(config, tracker=self.tracker, run_id=fold_run, dataset=fold,
+                               register=False, verbose=0)  # fmt: skip
+            values.append(_value(result))
+        cv = CvScore(tuple(values))
+        for step, value in enumerate(values):  # one point per fold, step = fold - 1
+            self.tracker.log_metrics(run_id, {f"cv_{config.monitor}": value}, step=step)
+        self.tracker.log_metrics(run_id, cv.metrics(config.monitor))
+        log.info("trial %d: %d-fold %s %.4f +- %.4f", trial.number, len(values),
+                 config.monitor, cv.mean, cv.std)  # fmt: skip
+        return cv
 
     def _run_for(self, trial: Trial) -> tuple[str, Path]:
         run_id, backup = trial_run(self.tracker, trial, self.parent_run_id, self.sweep.backup_dir)
@@ -151,8 +197,7 @@ def trial_value(trial: Trial, result: TrainResult, callback: PruningCallback) ->
         trial.set_user_attr("model_uri", result.model_uri)
     for key, score in result.test_metrics.items():  # test_loss, test_accuracy | test_mae...
         trial.set_user_attr(key, score)
-    value = result.best_value
-    return float("nan") if value is None or not math.isfinite(value) else float(value)
+    return _value(result)
 
 
 class StateTagger:
@@ -188,6 +233,11 @@ def progress_line(study: optuna.Study, trial: FrozenTrial, monitor: str) -> str:
     except ValueError:
         best_text = "no complete trial yet"
     return f"trial {trial.number} {trial.state.name}: {params} -> {outcome} | {best_text}"
+
+
+def _value(result: TrainResult) -> float:
+    value = result.best_value
+    return float("nan") if value is None or not math.isfinite(value) else float(value)
 
 
 def _short(value: Any) -> str:
