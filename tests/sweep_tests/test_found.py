@@ -42,6 +42,7 @@ def test_the_summary_says_when_the_base_won_or_is_missing() -> None:
 
 def test_changes_lists_what_differs_and_what_only_one_side_has() -> None:
     assert changes({"a": 1, "b": 0.5}, {"a": 1, "b": 0.25, "c": "x"}) == "b 0.5 -> 0.25, c - -> x"
+    assert changes({"a": 1, "d": 2}, {"a": 1}) == "d 2 -> -"  # e.g. a conditional parameter
     assert changes({"a": 1}, {"a": 1}) == "none"
 
 
