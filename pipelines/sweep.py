@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pipelines import _cli
 from tracking.config.errors import ConfigError, MonitorError
@@ -14,6 +15,9 @@ from tracking.model.devices import gpu_list, worker_gpu_env
 from tracking.preflight.servers import check_tracking_uri
 from tracking.preflight.sources import check_source
 from tracking.sweep.config import SweepConfig, validate_sweep
+
+if TYPE_CHECKING:  # TensorFlow-free at import: the type only
+    from tracking.sweep.study import SweepResult
 
 
 def parse(argv: Sequence[str] | None) -> tuple[TrainConfig, SweepConfig]:
@@ -28,11 +32,20 @@ def parse(argv: Sequence[str] | None) -> tuple[TrainConfig, SweepConfig]:
     return base, sweep
 
 
+def progress_bar() -> bool:
+    """A progress bar only on a terminal, with the log lines written above it (tqdm's
+    ``logging_redirect_tqdm``). Written to a file, a bar's redraws and the log lines would
+    share lines: off, for every bar of the sweep and its worker processes (tqdm reads its
+    ``TQDM_*`` defaults when it is first imported, which is later)."""
+    if sys.stderr.isatty():
+        return True
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _cli.setup()
-    bar = sys.stderr.isatty()  # a progress bar only on a terminal (see below)
-    if not bar:  # tqdm reads TQDM_* defaults when first imported: every bar of this sweep off
-        os.environ.setdefault("TQDM_DISABLE", "1")
+    bar = progress_bar()
     try:  # every check that needs no TensorFlow, before anything is created
         base, sweep = parse(argv)
         validate_sweep(sweep)
@@ -79,8 +92,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # With workers=1 trials_per_process=0 every trial runs in this process (run_sweep decides).
     processes = WorkerProcesses.of_module("pipelines.sweep_worker", _cli.import_roots())
     tracker = Tracker()
-    # Written to a file, a bar's redraws and the log lines would share lines; on a terminal,
-    # log lines are written above the bar (tqdm's redirect).
     try:
         with logging_redirect_tqdm() if bar else contextlib.nullcontext():
             result = run_sweep(base, sweep, tracker=tracker, storage=storage, dataset=dataset,
@@ -90,19 +101,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, Terminated):
         print("interrupted: the parent run ended KILLED; rerun to resume", file=sys.stderr)
         return 130
+    report(result, base.monitor, tracker.description(result.parent_run_id))
+    return 0
+
+
+def report(result: SweepResult, monitor: str, found: str) -> None:
+    """The console's last lines: counts, best value, promotions, then what the sweep found
+    (the parent run's description, ``tracking.sweep.found``)."""
     counts = ", ".join(f"{n} {s.lower()}" for s, n in result.counts.items() if n)
     best = (
         "no complete trial"
         if result.best_number is None
-        else f"best {base.monitor} {result.best_value:.4f} (trial {result.best_number})"
+        else f"best {monitor} {result.best_value:.4f} (trial {result.best_number})"
     )
     print(f"study {result.study_name}: {counts}; {best}; parent run {result.parent_run_id}")
     for label, p in (("best trial", result.promotion), ("refit", result.refit_promotion)):
         if p is not None:
             verdict = "is now @champion" if p.promoted else "did not move @champion"
             print(f"{p.name} version {p.version} ({label}) {verdict}: {p.reason}")
-    print(tracker.description(result.parent_run_id))  # what the sweep found (tracking.sweep.found)
-    return 0
+    if found:  # empty while other processes still run trials: the last one summarises
+        print(found)
 
 
 if __name__ == "__main__":

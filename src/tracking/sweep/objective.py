@@ -32,6 +32,7 @@ from tracking.run.training import TrainResult, train
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.crossval import CvScore, fold_datasets, folds_for
 from tracking.sweep.faults import retried_trial
+from tracking.sweep.folds import train_other_folds
 from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import suggest_config
 
@@ -82,7 +83,8 @@ class Objective:
                 )
                 tag_pruned(self.tracker, run_id, result, callback)
                 if folds and result.stop_reason != "pruned" and not math.isnan(_value(result)):
-                    cv = self._other_folds(trial, config, run_id, result, folds[1:])
+                    cv = train_other_folds(self.tracker, trial, config, run_id,
+                                           _value(result), folds[1:])  # fmt: skip
         except MonitorError as error:  # the same for every trial: stop the study
             self.monitor_error = error
             trial.study.stop()
@@ -96,40 +98,10 @@ class Objective:
         value = trial_value(trial, result, callback)
         if cv is None:
             return value
-        for key, score in (("cv_mean", cv.mean), ("cv_std", cv.std)):
-            trial.set_user_attr(key, score)
+        trial.set_user_attr("cv_mean", cv.mean)  # the version tags and the summary read them
+        trial.set_user_attr("cv_std", cv.std)
         trial.set_user_attr("cv_values", list(cv.values))
         return cv.mean
-
-    def _other_folds(
-        self, trial: Trial, config: TrainConfig, run_id: str, first: TrainResult,
-        folds: list[Dataset],
-    ) -> CvScore:  # fmt: skip
-        """Train folds 2..k, each in a run nested under the trial's, and log the trial's
-        cross-validated value and spread on its run (NaN when a fold diverged)."""
-        values = [_value(first)]
-        for number, fold in enumerate(folds, start=2):
-            fold_run = self.tracker.create_run(
-                f"{trial.study.study_name}-trial-{trial.number:03d}-fold-{number}",
-                parent_run_id=run_id,
-                tags={
-                    T.SWEEP_ROLE: "fold",
-                    T.OPTUNA_STUDY_NAME: trial.study.study_name,
-                    T.OPTUNA_TRIAL_NUMBER: str(trial.number),
-                    "cv.fold": str(number),
-                },
-            )
-            with self.tracker.ending(fold_run):
-                result = train(config, tracker=self.tracker, run_id=fold_run, dataset=fold,
-                               register=False, verbose=0)  # fmt: skip
-            values.append(_value(result))
-        cv = CvScore(tuple(values))
-        for step, value in enumerate(values):  # one point per fold, step = fold - 1
-            self.tracker.log_metrics(run_id, {f"cv_{config.monitor}": value}, step=step)
-        self.tracker.log_metrics(run_id, cv.metrics(config.monitor))
-        log.info("trial %d: %d-fold %s %.4f +- %.4f", trial.number, len(values),
-                 config.monitor, cv.mean, cv.std)  # fmt: skip
-        return cv
 
     def _run_for(self, trial: Trial) -> tuple[str, Path]:
         run_id, backup = trial_run(self.tracker, trial, self.parent_run_id, self.sweep.backup_dir)
