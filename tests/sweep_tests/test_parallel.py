@@ -55,7 +55,10 @@ def test_a_maximised_objective_puts_its_highest_value_at_the_top() -> None:
 
 
 def test_the_best_trial_is_drawn_last_in_red_and_the_worst_is_not_white() -> None:
-    fig = draw_parallel(parallel_info(TRIALS, "val_loss", minimize=True))
+    import matplotlib.pyplot as plt
+
+    with plt.style.context("ggplot"):  # what Optuna's matplotlib plots leave set
+        fig = draw_parallel(parallel_info(TRIALS, "val_loss", minimize=True))
     trial_lines = [line for line in fig.axes[0].lines if len(line.get_xdata()) == 4]
     assert trial_lines[-1].get_color() == "crimson"
     worst = trial_lines[0].get_color()  # an RGBA tuple from the colour map

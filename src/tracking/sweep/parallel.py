@@ -125,7 +125,8 @@ def _short(value: Any) -> str:
 def draw_parallel(info: ParallelInfo, title: str = "") -> Figure:
     """The worst trials light, the best dark, the best one red and bold; one axis per column."""
     n = len(info.axes)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.9 * n), 5.5))
+    with plt.style.context("default"):  # not the grey ggplot style Optuna's plots leave set
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.9 * n), 5.5))
     cmap = plt.get_cmap("viridis_r")  # light yellow (worst) to dark purple (best)
     xs = list(range(n))
     order = sorted(range(len(info.lines)), key=lambda i: info.goodness[i])
