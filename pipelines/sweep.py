@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -30,8 +31,20 @@ def parse(argv: Sequence[str] | None) -> tuple[TrainConfig, SweepConfig]:
     return base, sweep
 
 
+def progress_bar() -> bool:
+    """A progress bar only on a terminal, with the log lines written above it (tqdm's
+    ``logging_redirect_tqdm``). Written to a file, a bar's redraws and the log lines would
+    share lines: off, for every bar of the sweep and its worker processes (tqdm reads its
+    ``TQDM_*`` defaults when it is first imported, which is later)."""
+    if sys.stderr.isatty():
+        return True
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _cli.setup()
+    bar = progress_bar()
     try:  # every check that needs no TensorFlow, before anything is created
         base, sweep = parse(argv)
         validate_sweep(sweep)
@@ -54,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import keras
     import optuna
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from tracking.config.errors import Terminated, WorkerRefused
     from tracking.sweep.study import run_sweep
@@ -63,21 +77,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     keras.utils.disable_interactive_logging()  # no Keras progress bars between trial lines
     _cli.raise_on_sigterm()
     processes = WorkerProcesses.of_module("pipelines.sweep_worker", _cli.import_roots())
+    tracker = Tracker()
     try:
-        result = run_sweep(
-            base, sweep, tracker=Tracker(), storage=storage, dataset=dataset, processes=processes
-        )
+        with logging_redirect_tqdm() if bar else contextlib.nullcontext():
+            result = run_sweep(base, sweep, tracker=tracker, storage=storage, dataset=dataset,
+                               processes=processes, show_progress_bar=bar)  # fmt: skip
     except (ConfigError, MonitorError, WorkerRefused) as error:
         return _cli.fail(error)
     except (KeyboardInterrupt, Terminated):
         print("interrupted: the parent run ended KILLED; rerun to resume", file=sys.stderr)
         return 130
-    print(outcome(base, sweep, result))
+    print(outcome(base, sweep, result, tracker.description(result.parent_run_id)))
     return 0
 
 
-def outcome(base: TrainConfig, sweep: SweepConfig, result: SweepResult) -> str:
-    """What the study counts, its best trial, and what became of ``@champion``."""
+def outcome(base: TrainConfig, sweep: SweepConfig, result: SweepResult, found: str) -> str:
+    """The console's last lines: counts, best value, promotions, why the study stopped, then
+    what the sweep found (the parent run's description, ``tracking.sweep.found``)."""
     counts = ", ".join(f"{n} {s.lower()}" for s, n in result.counts.items() if n)
     best = (
         "no complete trial"
@@ -93,6 +109,8 @@ def outcome(base: TrainConfig, sweep: SweepConfig, result: SweepResult) -> str:
         from tracking.sweep.stopping import describe
 
         lines.append(f"stopped ({result.stop_reason}): {describe(result.stop_reason, sweep)}")
+    if found:  # empty while other processes still run trials: the last one summarises
+        lines.append(found)
     return "\n".join(lines)
 
 

@@ -26,7 +26,8 @@ MODELS = [f"{d}-{o}" for d in ("mnist", "digits", "wine", "diabetes") for o in (
 DEFAULT = ("mnist-main", "digits-sweep", "wine-main", "diabetes-main")
 FAST = ["--hidden-units", "32", "--seed", "3", "--batch-size", "32"]
 TRAIN = ["--epochs", "3", "--learning-rate", "0.01"]
-SWEEP = ["--n-trials", "1", "--epochs-min", "2", "--epochs-max", "3", "--pruner", "none"]
+SWEEP = ["--n-trials", "1", "--epochs-min", "2", "--epochs-max", "3", "--pruner", "none",
+         "--cv-folds", "0"]  # fmt: skip
 SWEEP += ["--learning-rate-min", "0.005", "--learning-rate-max", "0.02"]
 
 

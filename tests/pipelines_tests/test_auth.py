@@ -29,11 +29,13 @@ TRAIN = [
 SWEEP = [
     *TRAIN[:6], "--epochs-min", "2", "--epochs-max", "3", "--batch-sizes", "32",
     "--n-trials", "2", "--workers", "1", "--trials-per-process", "2", "--study-name", "team",
+    "--cv-folds", "0",
 ]  # fmt: skip
 # The same sweep as `mlflow run . -e sweep` -P's, with the README's two worker processes.
 RECIPE = [
     "dataset=digits", "hidden_units=16", "max_train_samples=300", "epochs_min=2",
     "epochs_max=3", "batch_sizes=32", "n_trials=2", "study_name=team", "workers=2",
+    "cv_folds=0",
 ]  # fmt: skip
 SCORE = ["--model-uri", "models:/digits-mlp@champion", "--dataset", "digits",
          "--max-train-samples", "300"]  # fmt: skip

@@ -35,7 +35,7 @@ SWEEP = [
     "--epochs-min", "40", "--epochs-max", "40", "--batch-sizes", "16", "--pruner", "none",
     "--patience", "100", "--registered-model-name", "", "--study-name", "lost",
     "--trials-per-process", "0", "--n-trials", "2",
-    "--heartbeat-interval", "2", "--grace-period", "20",
+    "--heartbeat-interval", "2", "--grace-period", "20", "--cv-folds", "0",
 ]  # fmt: skip
 TRAIN = [
     "--dataset", "digits", "--hidden-units", "32", "--max-train-samples", "600",

@@ -49,6 +49,7 @@ SETTINGS = {
     # A live worker on a loaded 2-core machine keeps its trial (as in test_faults.py)
     "HEARTBEAT_INTERVAL": "2",
     "GRACE_PERIOD": "20",
+    "CV_FOLDS": "0",  # one split: the killed trial is the subject here, not the selection
 }
 WORKERS = 3  # processes started, whatever N the recipe asks for: two cores here
 

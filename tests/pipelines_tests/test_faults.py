@@ -34,7 +34,7 @@ SWEEP = [
     "--dataset", "digits", "--hidden-units", "32", "--max-train-samples", "600",
     "--epochs-min", "40", "--epochs-max", "40", "--batch-sizes", "16", "--pruner", "none",
     "--patience", "100", "--registered-model-name", "", "--study-name", "faults",
-    "--trials-per-process", "0", "--n-trials", "2", *FAST_HEARTBEAT,
+    "--trials-per-process", "0", "--n-trials", "2", "--cv-folds", "0", *FAST_HEARTBEAT,
 ]  # fmt: skip
 TRAIN = [
     "--dataset", "digits", "--hidden-units", "32", "--max-train-samples", "600",

@@ -24,7 +24,7 @@ BIN = Path(sys.executable).parent
 TINY = [
     "--dataset", "digits", "--hidden-units", "16", "--max-train-samples", "300",
     "--epochs-min", "1", "--epochs-max", "2", "--batch-sizes", "64",
-    "--registered-model-name", "digits-mlp", "--study-name", "scale",
+    "--registered-model-name", "digits-mlp", "--study-name", "scale", "--cv-folds", "0",
 ]  # fmt: skip
 FINISHED = ("COMPLETE", "PRUNED")
 

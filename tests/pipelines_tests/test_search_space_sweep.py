@@ -38,7 +38,8 @@ def test_a_bad_search_space_is_refused_in_seconds_before_any_run(
 def test_a_sweep_searches_the_space_and_the_model_function_gets_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    argv = ["--dataset", "digits", "--input-shape", "image", "--model", CNN, "--n-trials", "3"]
+    argv = ["--dataset", "digits", "--input-shape", "image", "--model", CNN, "--n-trials", "3",
+            "--cv-folds", "0"]  # fmt: skip
     argv += ["--search-space", SPACE, "--params", '{"filters": 16}', "--max-train-samples", "300"]
     argv += ["--epochs-min", "1", "--epochs-max", "2", "--pruner", "none", "--refit", "false"]
     assert sweep(argv) == 0

@@ -25,10 +25,11 @@ from tracking.sweep.study import run_sweep
 FAST = [
     "--dataset", "digits", "--hidden-units", "16", "--max-train-samples", "500",
     "--epochs-min", "2", "--epochs-max", "3", "--registered-model-name", "digits-mlp",
+    "--cv-folds", "0",  # one split: cross-validated trials are in test_sweep_cv.py
 ]  # fmt: skip
 BASE = TrainConfig(dataset="digits", hidden_units="16", max_train_samples=500,
                    registered_model_name="digits-mlp")  # fmt: skip
-SPACE = {"epochs_min": 2, "epochs_max": 3, "refit": False}  # the refit: test_sweep_quality.py
+SPACE = {"epochs_min": 2, "epochs_max": 3, "refit": False, "cv_folds": "0"}  # refit, CV: elsewhere
 
 
 class AlwaysPrune(optuna.pruners.BasePruner):

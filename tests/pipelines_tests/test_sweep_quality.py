@@ -48,7 +48,7 @@ def test_the_base_configuration_is_brought_into_the_search_space() -> None:
 @pytest.mark.slow
 def test_a_default_study_finishes_4_trials_first_of_them_the_base_and_draws_importances() -> None:
     # The default pruner and its default settings; short trials (epochs 2 to 4) to stay fast.
-    sweep = SweepConfig(n_trials=6, epochs_min=2, epochs_max=4, refit=False)
+    sweep = SweepConfig(n_trials=6, epochs_min=2, epochs_max=4, refit=False, cv_folds="0")
     result = run_sweep(BASE, sweep, show_progress_bar=False, tracker=Tracker())
     study = _study(result.study_name)
     assert study.trials[0].params == enqueued_base(BASE, sweep)  # trial 0 = the defaults
@@ -67,7 +67,7 @@ def test_a_second_sweep_within_noise_does_not_move_the_champion_and_says_so() ->
     base = dataclasses.replace(BASE, hidden_units="64", max_train_samples=0)
     fixed = {"epochs_min": 20, "epochs_max": 20, "batch_sizes": "32", "l2_min": 0.0,
              "l2_max": 0.0, "learning_rate_min": 0.003, "learning_rate_max": 0.003,
-             "refit": False}  # fmt: skip
+             "refit": False, "cv_folds": "0"}  # fmt: skip
     first = run_sweep(
         base, SweepConfig(n_trials=1, study_name="a", dropout_min=0.2, dropout_max=0.2, **fixed),
         show_progress_bar=False, tracker=Tracker(),
@@ -97,7 +97,7 @@ def test_a_second_sweep_within_noise_does_not_move_the_champion_and_says_so() ->
 
 @pytest.mark.slow
 def test_the_refit_trains_on_train_and_validation_rows_for_the_recommended_epochs() -> None:
-    sweep = SweepConfig(n_trials=2, epochs_min=3, epochs_max=6, refit=True)
+    sweep = SweepConfig(n_trials=2, epochs_min=3, epochs_max=6, refit=True, cv_folds="0")
     result = run_sweep(BASE, sweep, pruner=NeverPrune(), show_progress_bar=False,
                        tracker=Tracker())  # fmt: skip
     study = _study(result.study_name)

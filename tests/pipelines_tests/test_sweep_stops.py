@@ -14,6 +14,7 @@ from pipelines.sweep import main
 # by more than the machine's noise, and stop_after is reached within a few trials.
 FIXED = [
     "--dataset", "digits", "--max-train-samples", "500", "--registered-model-name", "digits-mlp",
+    "--cv-folds", "0",
     "--epochs-min", "2", "--epochs-max", "2", "--batch-sizes", "64", "--optimizers", "adam",
     "--learning-rate-min", "0.001", "--learning-rate-max", "0.001", "--dropout-min", "0.1",
     "--dropout-max", "0.1", "--l2-min", "0", "--l2-max", "0", "--reduce-lr-patiences", "2",

@@ -59,6 +59,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
         "pipelines.sweep",
         *small,
         *("--n-trials", "3", "--epochs-min", "2", "--epochs-max", "3", "--refit", "false"),
+        *("--cv-folds", "0"),
         *("--study-name", STUDY, "--storage", optuna_storage),
         cwd=work,
         tracking_uri=store,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import optuna
 import pytest
 
 from tests.helpers import train_run
@@ -126,3 +127,33 @@ def test_a_champion_that_cannot_be_scored_is_replaced_and_the_reason_says_so(
     assert str(version) == second.version
     tag = mlflow.MlflowClient().get_model_version(NAME, second.version).tags["promotion"]
     assert tag.startswith("promoted: current @champion") and "incomparable" in tag
+
+
+def test_promote_best_is_the_one_path_for_a_study_s_best_trial() -> None:
+    # What track_study (a notebook's study) and the sweep both call: the best complete trial's
+    # model, found by its run-id user attr, registered, scored and recorded on the parent run.
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from tracking.config.tags import RUN_ID_ATTR
+    from tracking.sweep.champion import promote_best
+
+    base = TrainConfig(dataset="digits", hidden_units="8", epochs=1, max_train_samples=300)
+    digits = load_dataset(base)
+    fitted = train_run(base, dataset=digits, register=False, verbose=0)
+    tracker = Tracker()
+    parent = tracker.create_run("study-parent")
+    study = optuna.create_study(study_name="nb")
+    assert promote_best(tracker, study, NAME, digits, parent) is None  # no complete trial yet
+    attrs = {RUN_ID_ATTR: fitted.run_id, "model_uri": fitted.model_uri}
+    for number, (value, user_attrs) in enumerate([(0.5, attrs), (0.9, {})]):
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=value, params={"x": 0.1},
+                                     distributions={"x": FloatDistribution(0, 1)},
+                                     user_attrs=user_attrs))  # fmt: skip
+        assert study.trials[number].number == number
+    promotion = promote_best(tracker, study, NAME, digits, parent)
+    assert promotion is not None and promotion.promoted
+    client = mlflow.MlflowClient()
+    version = client.get_model_version(NAME, promotion.version)
+    assert version.run_id == fitted.run_id and version.tags["optuna.trial_number"] == "0"
+    assert client.get_run(parent).data.tags["promotion.decision"] == "promoted"

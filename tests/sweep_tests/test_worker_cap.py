@@ -23,7 +23,13 @@ def test_a_worker_started_when_the_study_is_full_runs_no_trial(tmp_path: Path) -
     )  # fmt: skip
     storage = f"sqlite:///{tmp_path}/optuna.db"
     sweep = SweepConfig(
-        n_trials=1, study_name="cap", storage=storage, refit=False, epochs_min=1, epochs_max=1
+        cv_folds="0",
+        n_trials=1,
+        study_name="cap",
+        storage=storage,
+        refit=False,
+        epochs_min=1,
+        epochs_max=1,
     )
     run_sweep(base, sweep, tracker=Tracker(), storage=optuna.storages.RDBStorage(storage))
     study = optuna.load_study(study_name="cap", storage=storage)

@@ -127,6 +127,13 @@ class SweepConfig:
         300, "seconds without a heartbeat before a trial is failed and retried", at_least=1
     )
     backup_dir: str = param(".backups", "where every finished epoch of a trial is backed up")
+    # selection on small data (tracking.sweep.crossval, docs/sweeps.md)
+    cv_folds: str = param(
+        "auto",
+        "folds of a trial's cross-validated value: auto = 3 when the training pool has at most "
+        "5000 rows (digits, wine), else one split; 0 = one split; k = k folds",
+        choices=("auto", "0", *(str(k) for k in range(2, 11))),
+    )
 
     @property
     def batch_size_choices(self) -> tuple[int, ...]:
@@ -183,6 +190,21 @@ def validate_sweep(sweep: SweepConfig) -> None:
             "is not a list of integers 0 or greater",
             "pass e.g. -P reduce_lr_patiences=0,2",
         )
+    _check_workers(s)
+    from tracking.sweep.search_space import entries  # PyYAML only
+
+    entries(s.search_space)
+    if (s.l2_min == 0) != (s.l2_max == 0):  # a log range cannot include 0
+        raise ConfigError(
+            "l2_min",
+            s.l2_min,
+            "must be greater than 0 (log scale), or pass l2_min=0 and l2_max=0 for no L2",
+            "pass e.g. -P l2_min=1e-6",
+        )
+
+
+def _check_workers(s: SweepConfig) -> None:
+    """What the workers need: a grace period for their heartbeats, GPUs, a backup folder."""
     if s.grace_period < 2 * s.heartbeat_interval:  # a live but busy worker must not be failed
         raise ConfigError(
             "grace_period",
@@ -202,16 +224,6 @@ def validate_sweep(sweep: SweepConfig) -> None:
     if not s.backup_dir.strip():
         raise ConfigError(
             "backup_dir", s.backup_dir, "must not be empty", "e.g. -P backup_dir=.backups"
-        )
-    from tracking.sweep.search_space import entries  # PyYAML only
-
-    entries(s.search_space)
-    if (s.l2_min == 0) != (s.l2_max == 0):  # a log range cannot include 0
-        raise ConfigError(
-            "l2_min",
-            s.l2_min,
-            "must be greater than 0 (log scale), or pass l2_min=0 and l2_max=0 for no L2",
-            "pass e.g. -P l2_min=1e-6",
         )
 
 

@@ -15,7 +15,7 @@ The study gets a parent run (``tracking.sweep.parent``); every trial a child run
 ``run.callbacks``: per-epoch pruning, reported at step = Keras's epoch index. A trial's value
 is the best ``monitor`` it reached. When the block ends the parent run gets the study's
 summary (``tracking.sweep.summary``) and the best trial's model challenges ``@champion``
-(``tracking.sweep.promotion``: moved only beyond noise on the test split).
+(``tracking.sweep.champion.promote_best``: moved only beyond noise on the test split).
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from optuna.trial import Trial
 
 from tracking.config import tags as T
 from tracking.config.errors import ConfigError
-from tracking.config.train import PROMOTION_METRIC
 from tracking.door.tracker import Tracker
 from tracking.run.fit_options import TrackOptions
 from tracking.run.notebook import TrackedRun, track
+from tracking.sweep.champion import promote_best
 from tracking.sweep.objective import RUN_ID_ATTR, StateTagger, tag_pruned, trial_run, trial_value
 from tracking.sweep.parent import open_parent
-from tracking.sweep.promotion import Promotion, promote_best_trial
+from tracking.sweep.promotion import Promotion
 from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import direction
 from tracking.sweep.summary import log_summary
@@ -116,6 +116,7 @@ def track_study(
         finally:
             StateTagger(tracker).sync(study, first)
         log_summary(tracker, study, parent, monitor)
-        if name:
-            metric = PROMOTION_METRIC[options.task]
-            objective.promotion = promote_best_trial(tracker, study, name, dataset, metric, parent)
+        if name:  # the sweep's one promotion path (tracking.sweep.champion)
+            objective.promotion = promote_best(
+                tracker, study, name, dataset, parent, task=options.task
+            )

@@ -1,9 +1,13 @@
 """One trial: a child run created first, then ``training.train`` in it, pruned per epoch.
 
 The value is the best ``monitor`` reached in the trial (what the best-weight model scores on
-validation). The child run exists before training starts, so the trial carries its id
-(user attr ``tags.RUN_ID_ATTR``) from the first moment; ``optuna.state`` is set on the run once
-Optuna has decided (COMPLETE, PRUNED, FAIL), and pruned trials also say at which epoch.
+validation). On small data (``tracking.sweep.crossval``) it is the mean over k folds: the first
+fold trains in the trial's run, pruned per epoch like any trial, and only a trial that finished
+it trains the other folds, each in a run nested under the trial's (tag ``sweep.role=fold``); the
+trial's run logs ``cv_<monitor>_mean``, ``cv_<monitor>_std`` and ``cv_folds``.
+The child run exists before training starts, so the trial carries its id (user attr
+``tags.RUN_ID_ATTR``) from the first moment; ``optuna.state`` is set on the run once Optuna has
+decided (COMPLETE, PRUNED, FAIL), and pruned trials also say at which epoch.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from tracking.door.tracker import Tracker
 from tracking.run.resume import find_backup, run_backup_dir
 from tracking.run.training import TrainResult, train
 from tracking.sweep.config import SweepConfig
+from tracking.sweep.crossval import CvScore, fold_datasets, folds_for
 from tracking.sweep.faults import retried_trial
+from tracking.sweep.folds import train_other_folds
 from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import suggest_config
 
@@ -51,6 +57,7 @@ class Objective:
         self.monitor_error: MonitorError | None = None
         self.trials_run = 0  # by this process (a worker is replaced after its quota)
         self.interrupted: list[int] = []  # trials this process was stopped in (Ctrl-C, SIGTERM)
+        self.folds = folds_for(sweep.cv_folds, dataset)  # 0: one split
 
     def __call__(self, trial: Trial) -> float:
         self.trials_run += 1
@@ -60,19 +67,24 @@ class Objective:
         run_id, backup = self._run_for(trial)
         trial.set_user_attr(RUN_ID_ATTR, run_id)
         callback = PruningCallback(trial, config.monitor)
+        folds = list(fold_datasets(self.dataset, self.folds, config.seed)) if self.folds else []
+        cv: CvScore | None = None
         try:
             with self.tracker.ending(run_id):
                 result = train(
                     config,
                     tracker=self.tracker,
                     run_id=run_id,
-                    dataset=self.dataset,
+                    dataset=folds[0] if folds else self.dataset,
                     extra_callbacks=(callback,),
                     register=False,
                     verbose=0,
                     backup=backup,
                 )
                 tag_pruned(self.tracker, run_id, result, callback)
+                if folds and result.stop_reason != "pruned" and not math.isnan(_value(result)):
+                    cv = train_other_folds(self.tracker, trial, config, run_id,
+                                           _value(result), folds[1:])  # fmt: skip
         except MonitorError as error:  # the same for every trial: stop the study
             self.monitor_error = error
             trial.study.stop()
@@ -83,7 +95,13 @@ class Objective:
                 raise
             # Optuna records FAIL only for Exception/KeyboardInterrupt; else RUNNING forever
             raise KeyboardInterrupt(str(error)) from error
-        return trial_value(trial, result, callback)
+        value = trial_value(trial, result, callback)
+        if cv is None:
+            return value
+        trial.set_user_attr("cv_mean", cv.mean)  # the version tags and the summary read them
+        trial.set_user_attr("cv_std", cv.std)
+        trial.set_user_attr("cv_values", list(cv.values))
+        return cv.mean
 
     def _run_for(self, trial: Trial) -> tuple[str, Path]:
         run_id, backup = trial_run(self.tracker, trial, self.parent_run_id, self.sweep.backup_dir)
@@ -149,8 +167,7 @@ def trial_value(trial: Trial, result: TrainResult, callback: PruningCallback) ->
         trial.set_user_attr("model_uri", result.model_uri)
     for key, score in result.test_metrics.items():  # test_loss, test_accuracy | test_mae...
         trial.set_user_attr(key, score)
-    value = result.best_value
-    return float("nan") if value is None or not math.isfinite(value) else float(value)
+    return _value(result)
 
 
 class StateTagger:
@@ -186,6 +203,11 @@ def progress_line(study: optuna.Study, trial: FrozenTrial, monitor: str) -> str:
     except ValueError:
         best_text = "no complete trial yet"
     return f"trial {trial.number} {trial.state.name}: {params} -> {outcome} | {best_text}"
+
+
+def _value(result: TrainResult) -> float:
+    value = result.best_value
+    return float("nan") if value is None or not math.isfinite(value) else float(value)
 
 
 def _short(value: Any) -> str:

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-import optuna
 
 from tracking.config import tags as T
 from tracking.config.train import TEST_METRIC_MODES
@@ -123,52 +122,59 @@ def promote(
     challenger = scorer(f"models:/{name}/{version}")
     current = tracker.alias_version(name, ALIAS)
     champion_version = None if current is None else str(current.version)
-    champion: Scored | None = None
-    p_value: float | None = None
     if champion_version == version:
-        promoted, reason = False, f"version {version} already holds @{ALIAS}"
-        champion = challenger
-    elif current is not None:
-        try:
-            champion = scorer(f"models:/{name}@{ALIAS}")
-        except Exception as error:  # e.g. a champion trained on other data: incomparable
-            promoted = True
-            reason = (
-                f"current @{ALIAS} (version {champion_version}) is incomparable: it could not "
-                f"be scored on this test split ({type(error).__name__}: {_why(error)}); "
-                f"challenger {metric.replace('_', ' ')} {_said(challenger)} promoted "
-                "in its place"
-            )
-            log.warning("%s version %s: %s", name, version, reason)
-        else:
-            promoted, reason, p_value = decide(challenger, champion, metric)
+        verdict = Verdict(False, f"version {version} already holds @{ALIAS}", challenger, None)
     else:
-        promoted, reason, p_value = decide(challenger, None, metric)
-    if promoted:
+        verdict = against(scorer, challenger, name, champion_version, metric)
+    if verdict.promoted:
         tracker.set_alias(name, ALIAS, version)
-    decision = "promoted" if promoted else "kept"
-    tracker.set_version_tags(name, version, {"promotion": f"{decision}: {reason}"})
-    log.info(
-        "%s version %s: %s @%s - %s",
-        name,
-        version,
-        "moved" if promoted else "did not move",
-        ALIAS,
-        reason,
-    )
+    decision = "promoted" if verdict.promoted else "kept"
+    tracker.set_version_tags(name, version, {"promotion": f"{decision}: {verdict.reason}"})
+    log.info("%s version %s: %s @%s - %s", name, version,
+             "moved" if verdict.promoted else "did not move", ALIAS, verdict.reason)  # fmt: skip
+    champion = verdict.champion
     return Promotion(
         name,
         version,
-        promoted,
-        reason,
+        verdict.promoted,
+        verdict.reason,
         challenger.value,
         champion_version,
         None if champion is None else champion.value,
         metric,
         interval(challenger),
         None if champion is None else interval(champion),
-        p_value,
+        verdict.p_value,
     )
+
+
+class Verdict(NamedTuple):
+    promoted: bool
+    reason: str
+    champion: Scored | None  # the current champion as scored (None: none, or incomparable)
+    p_value: float | None
+
+
+def against(
+    scorer: Scorer, challenger: Scored, name: str, champion_version: str | None, metric: str
+) -> Verdict:
+    """The challenger against the current ``@champion`` (version ``champion_version``, None:
+    no champion yet), scored fresh on the same rows by ``scorer``."""
+    if champion_version is None:
+        promoted, reason, p_value = decide(challenger, None, metric)
+        return Verdict(promoted, reason, None, p_value)
+    try:
+        champion = scorer(f"models:/{name}@{ALIAS}")
+    except Exception as error:  # e.g. a champion trained on other data: incomparable
+        reason = (
+            f"current @{ALIAS} (version {champion_version}) is incomparable: it could not "
+            f"be scored on this test split ({type(error).__name__}: {_why(error)}); "
+            f"challenger {metric.replace('_', ' ')} {_said(challenger)} promoted in its place"
+        )
+        log.warning("%s: %s", name, reason)
+        return Verdict(True, reason, None, None)
+    promoted, reason, p_value = decide(challenger, champion, metric)
+    return Verdict(promoted, reason, champion, p_value)
 
 
 def _why(error: Exception) -> str:
@@ -207,40 +213,3 @@ def record(tracker: Tracker, promotion: Promotion, parent_run_id: str, prefix: s
     if p.p_value is not None:
         metrics[key("promotion.p_value")] = p.p_value
     tracker.log_metrics(parent_run_id, metrics)
-
-
-def promote_best_trial(
-    tracker: Tracker,
-    study: optuna.Study,
-    name: str,
-    dataset: Dataset,
-    metric: str,
-    parent_run_id: str,
-) -> Promotion | None:
-    """The study's best complete trial's model challenges ``name@champion`` (scored fresh on
-    ``dataset``'s test split by ``metric``); the decision is recorded on the parent run. None
-    when there is no complete trial with a model."""
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not complete:
-        log.info("no promotion: no complete trial")
-        return None
-    best = study.best_trial
-    model_uri = best.user_attrs.get("model_uri")
-    if not model_uri:
-        log.warning("no promotion: best trial %d logged no model", best.number)
-        return None
-    promotion = promote(
-        tracker,
-        name,
-        run_id=best.user_attrs["mlflow_run_id"],
-        model_uri=model_uri,
-        tags={
-            T.OPTUNA_STUDY_NAME: study.study_name,
-            T.OPTUNA_TRIAL_NUMBER: str(best.number),
-            metric: repr(best.user_attrs.get(metric, float("nan"))),
-        },
-        scorer=lambda uri: score_rows(tracker, uri, dataset, metric),
-        metric=metric,
-    )
-    record(tracker, promotion, parent_run_id)
-    return promotion

@@ -107,3 +107,19 @@ def better_beyond_noise(
         challenger.value > champion.value if higher_is_better else challenger.value < champion.value
     )
     return better and comparison.p_value < ALPHA, comparison
+
+
+def paired_gain(
+    challenger: Scored, base: Scored, higher_is_better: bool
+) -> tuple[float, tuple[float, float]]:
+    """How much better the challenger is than ``base`` on the same rows (positive = better: more
+    accuracy, or less error), and the 95 % t interval of that gain from the per-row
+    differences (a row is 1 or 0 for a right or wrong label, or its absolute error)."""
+    if len(challenger.rows) != len(base.rows):
+        raise ValueError(f"the two models were scored on {len(challenger.rows)} and "
+                         f"{len(base.rows)} rows")  # fmt: skip
+    sign = 1.0 if higher_is_better else -1.0
+    a = np.asarray(challenger.rows, dtype=np.float64)
+    b = np.asarray(base.rows, dtype=np.float64)
+    gain = sign * (challenger.value - base.value)
+    return gain, mean_interval(sign * (a - b))

@@ -29,6 +29,7 @@ from optuna.visualization import matplotlib as ovm  # noqa: E402
 from tracking.config import tags as T  # noqa: E402
 from tracking.door.tracker import Tracker  # noqa: E402
 from tracking.report.diagnosis import DiagnosisLabel  # noqa: E402
+from tracking.sweep.parallel import draw_parallel, parallel_info  # noqa: E402
 
 log = logging.getLogger(__name__)
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
@@ -176,8 +177,9 @@ def _optuna_figures(
         figures["param_importances.png"] = figure_of(
             ovm.plot_param_importances, target_name=target_name
         )
-        figures["parallel_coordinate.png"] = figure_of(
-            ovm.plot_parallel_coordinate, target_name=target_name
+        minimize = study.direction == optuna.study.StudyDirection.MINIMIZE
+        figures["parallel_coordinate.png"] = lambda: draw_parallel(  # ours: tracking.sweep.parallel
+            parallel_info(study.get_trials(deepcopy=False), target_name, minimize)
         )
     else:
         log.info("param importances and parallel coordinate need 2 complete trials; skipped")
