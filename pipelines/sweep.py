@@ -12,8 +12,9 @@ from pipelines import _cli, _preflight
 from tracking.config.errors import ConfigError, MonitorError
 from tracking.config.train import TrainConfig
 from tracking.model.devices import gpu_list, worker_gpu_env
-from tracking.sweep.config import SweepConfig, in_this_process, validate_sweep
+from tracking.sweep.config import SweepConfig, in_this_process
 from tracking.sweep.dimensions import space_of
+from tracking.sweep.validation import validate_sweep
 
 if TYPE_CHECKING:
     from tracking.sweep.study import SweepResult

@@ -40,7 +40,7 @@ def test_small_data_is_cross_validated_by_default_and_large_data_keeps_one_split
 
 def test_cv_folds_is_refused_outside_its_choices() -> None:
     from tracking.config.errors import ConfigError
-    from tracking.sweep.config import validate_sweep
+    from tracking.sweep.validation import validate_sweep
 
     with pytest.raises(ConfigError, match="cv_folds"):
         validate_sweep(SweepConfig(cv_folds="1"))

@@ -10,10 +10,11 @@ import pytest
 
 from tracking.config.errors import ConfigError
 from tracking.config.train import TrainConfig
-from tracking.sweep.config import SAMPLERS, SweepConfig, validate_sweep
+from tracking.sweep.config import SAMPLERS, SweepConfig
 from tracking.sweep.opening import enqueued_base, sampler_seed
 from tracking.sweep.samplers import STARTUP_TRIALS, make_sampler
 from tracking.sweep.space import suggest_config
+from tracking.sweep.validation import validate_sweep
 
 CLASSES = {
     "tpe": "TPESampler",

@@ -12,11 +12,12 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from tracking.config.errors import ConfigError
 from tracking.config.train import TrainConfig
-from tracking.sweep.config import SweepConfig, validate_sweep
+from tracking.sweep.config import SweepConfig
 from tracking.sweep.dimensions import space_of
 from tracking.sweep.opening import enqueued_base
 from tracking.sweep.search_space import Entry, entries
 from tracking.sweep.space import suggest_config
+from tracking.sweep.validation import validate_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = """\

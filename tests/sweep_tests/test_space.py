@@ -8,9 +8,10 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from tracking.config.errors import ConfigError
 from tracking.config.train import TrainConfig
-from tracking.sweep.config import SweepConfig, validate_sweep
+from tracking.sweep.config import SweepConfig
 from tracking.sweep.opening import enqueued_base
 from tracking.sweep.space import SEARCHED, direction, hidden_units, suggest_config
+from tracking.sweep.validation import validate_sweep
 
 
 def _ask(sweep: SweepConfig, base: TrainConfig | None = None) -> tuple[optuna.Trial, TrainConfig]:

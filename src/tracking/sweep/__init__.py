@@ -1,6 +1,7 @@
 """The sweep: an Optuna study whose trials are training runs nested under one parent run.
 
-- ``SweepConfig``, ``validate_sweep`` (``config``): the study's parameters and search bounds;
+- ``SweepConfig`` (``config``), ``validate_sweep`` (``validation``): the study's parameters
+  and search bounds;
 - ``open_storage`` (``storage``): the Optuna storage, opened before anything heavy;
 - ``run_sweep``, ``SweepResult`` (``study``): load or create the study, run trials (in this
   process or in worker processes), summarise, promote; built from ``opening`` (the study and
@@ -18,7 +19,7 @@ from typing import Any
 
 _WHERE = {
     "SweepConfig": "tracking.sweep.config",
-    "validate_sweep": "tracking.sweep.config",
+    "validate_sweep": "tracking.sweep.validation",
     "open_storage": "tracking.sweep.storage",
     "run_sweep": "tracking.sweep.study",
     "SweepResult": "tracking.sweep.study",

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tracking.config.errors import ConfigError
-from tracking.config.params import check, param, parse_bool
+from tracking.config.params import param, parse_bool
 from tracking.config.train import AUTO, TrainConfig, data_model_name
-from tracking.model.devices import gpu_list
 
 PRUNERS = ("budget", "percentile", "halving", "median", "hyperband", "patient", "none")
 SAMPLERS = ("tpe", "random", "qmc", "cmaes", "gp")
@@ -155,76 +153,6 @@ class SweepConfig:
     def target_value(self) -> float | None:
         """``target`` as a number; None for ``''`` or ``none`` (no target)."""
         return None if self.target.strip().lower() in NEVER else float(self.target)
-
-
-def validate_sweep(sweep: SweepConfig) -> None:
-    """Raise ConfigError naming the first bad sweep parameter."""
-    from tracking.sweep.choices import check_choices  # standard library only
-
-    check(sweep)
-    s = sweep
-    if not s.study_name.strip():
-        raise ConfigError("study_name", s.study_name, "must not be empty", "e.g. -P study_name=s1")
-    if "://" not in s.storage:
-        raise ConfigError(
-            "storage",
-            s.storage,
-            "is not a database URL",
-            "pass e.g. -P storage=sqlite:///optuna.db or postgresql://user@host/db",
-        )
-    defaults = SweepConfig()
-    for low, high in BOUND_PAIRS:
-        if getattr(s, low) > getattr(s, high):
-            example = f"-P {low}={getattr(defaults, low)} -P {high}={getattr(defaults, high)}"
-            raise ConfigError(
-                low,
-                getattr(s, low),
-                f"is above {high}={getattr(s, high)!r}",
-                f"pass e.g. {example}",
-            )
-    check_choices(s)
-    if not all(p.strip().isdigit() for p in s.reduce_lr_patiences.split(",")):
-        raise ConfigError(
-            "reduce_lr_patiences",
-            s.reduce_lr_patiences,
-            "is not a list of integers 0 or greater",
-            "pass e.g. -P reduce_lr_patiences=0,2",
-        )
-    _check_workers(s)
-    from tracking.sweep.search_space import entries  # PyYAML only
-
-    entries(s.search_space)
-    if (s.l2_min == 0) != (s.l2_max == 0):  # a log range cannot include 0
-        raise ConfigError(
-            "l2_min",
-            s.l2_min,
-            "must be greater than 0 (log scale), or pass l2_min=0 and l2_max=0 for no L2",
-            "pass e.g. -P l2_min=1e-6",
-        )
-
-
-def _check_workers(s: SweepConfig) -> None:
-    """What the workers need: a grace period for their heartbeats, GPUs, a backup folder."""
-    if s.grace_period < 2 * s.heartbeat_interval:  # a live but busy worker must not be failed
-        raise ConfigError(
-            "grace_period",
-            s.grace_period,
-            f"must be at least twice heartbeat_interval={s.heartbeat_interval} (optuna#5470)",
-            f"pass e.g. -P grace_period={5 * s.heartbeat_interval}",
-        )
-    try:
-        gpu_list(s.gpus)
-    except ValueError as error:
-        raise ConfigError(
-            "gpus",
-            s.gpus,
-            f"is not a list of GPU numbers or UUIDs: {error}",
-            "pass e.g. -P gpus=0,1",
-        ) from None
-    if not s.backup_dir.strip():
-        raise ConfigError(
-            "backup_dir", s.backup_dir, "must not be empty", "e.g. -P backup_dir=.backups"
-        )
 
 
 def named(sweep: SweepConfig, base: TrainConfig) -> SweepConfig:

@@ -19,19 +19,13 @@ from tracking.config.errors import ConfigError
 from tracking.config.model_function import BUILT_IN
 from tracking.config.train import OPTIMIZERS, TrainConfig
 from tracking.sweep.config import SweepConfig
-from tracking.sweep.search_space import INTEGER, Entry, entries
-
-EVERY_MODEL = (
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "sgd_learning_rate",
-    "dropout",
-    "l2",
-    "reduce_lr_patience",
+from tracking.sweep.search_space import (
+    DIMENSIONS,
+    INTEGER,
+    Entry,
+    entries,
 )
-BUILT_IN_ONLY = ("optimizer", "batch_norm", "hidden_layers", "hidden_width")
-DIMENSIONS = EVERY_MODEL + BUILT_IN_ONLY
+
 # A space file's entry for hidden_layers or hidden_width is the user's own hyperparameter when
 # the model is the user's: they are no TrainConfig field, and only the built-in MLP reads them.
 MLP_SHAPE = ("hidden_layers", "hidden_width")

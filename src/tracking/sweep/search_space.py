@@ -27,6 +27,20 @@ import yaml
 
 from tracking.config.errors import ConfigError
 
+# The sweep's own dimensions (tracking.sweep.dimensions draws them): a space file may narrow or
+# fix each; every model has the first ones, the built-in MLP the others.
+EVERY_MODEL = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "sgd_learning_rate",
+    "dropout",
+    "l2",
+    "reduce_lr_patience",
+)
+BUILT_IN_ONLY = ("optimizer", "batch_norm", "hidden_layers", "hidden_width")
+DIMENSIONS = EVERY_MODEL + BUILT_IN_ONLY
+
 DISTRIBUTIONS = (
     "int_uniform",
     "uniform",
@@ -99,7 +113,6 @@ def entries(path: str) -> tuple[Entry, ...]:
     except the sweep's own dimensions, which an entry narrows or fixes."""
     from tracking.config.model_function import RESERVED
     from tracking.config.train import TrainConfig
-    from tracking.sweep.dimensions import DIMENSIONS
 
     taken = (RESERVED | {f.name for f in dataclasses.fields(TrainConfig)}) - set(DIMENSIONS)
     return load_space(path, frozenset(taken))
