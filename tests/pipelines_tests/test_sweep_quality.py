@@ -40,9 +40,17 @@ def test_the_base_configuration_is_brought_into_the_search_space() -> None:
         "learning_rate": 1e-3,
         "dropout": 0.2,
         "l2": 1e-6,  # 0 on a log range: its lower bound
+        "reduce_lr_patience": 2,
+        "optimizer": "adam",
+        "batch_norm": False,
+        "hidden_layers": 1,  # hidden_units=16: one layer, below the width's range
+        "hidden_width": 64,  # its lower bound
     }
     fixed = SweepConfig(epochs_min=3, epochs_max=3, dropout_min=0.1, dropout_max=0.1)
-    assert set(enqueued_base(base, fixed)) == {"batch_size", "learning_rate", "l2"}
+    assert "epochs" not in enqueued_base(base, fixed) and "dropout" not in enqueued_base(
+        base, fixed
+    )
+    assert {"batch_size", "learning_rate", "l2"} <= set(enqueued_base(base, fixed))
 
 
 @pytest.mark.slow
