@@ -132,7 +132,8 @@ def test_sweep_quality_compares_the_default_sweep_with_a_single_run_beside_it(
     assert sum(sweep["states"].values()) == 2 and sweep["complete_trials"] == 2  # no pruning yet
     assert sweep["trials"][0]["params"]["batch_size"] == 128  # trial 0: the base configuration
     assert 0 < sweep["champion_test_accuracy"] <= 1
-    assert sweep["refit_test_accuracy"] is None and sweep["refit_epochs"] == 0  # refit=false
+    # digits is small data: trials are cross-validated and the winner refit on every row
+    assert 0 < sweep["refit_test_accuracy"] <= 1 and sweep["refit_epochs"] > 0
     assert none["epochs_share"] == sweep["epochs_trained"] / none["epochs_trained"]
     assert r["medians"]["n_seeds"] == 1 and set(r["met"]) >= {"champion_met", "epochs_met"}
 
