@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_hex
 
 import pytest
 
@@ -84,6 +85,21 @@ def mlflow_server(backend: str, artifacts: Path, *options: str) -> Callable[[int
         ]
 
     return command
+
+
+def auth_config(tmp_path: Path, admin_password: str) -> dict[str, str]:
+    """The environment ``mlflow server --app-name basic-auth`` reads: an ini file in
+    ``tmp_path`` (admin ``admin``, everyone else READ by default, users in ``auth.db``; a password
+    hashed once a minute, not per request) and the CSRF key every server of a team shares."""
+    ini = tmp_path / "auth.ini"
+    ini.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{tmp_path}/auth.db\nadmin_username = admin\n"
+        f"admin_password = {admin_password}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "auth_cache_ttl_seconds = 60\n"
+    )
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_FLASK_SERVER_SECRET_KEY": token_hex(16)}
 
 
 def project_env(tracking_uri: str) -> dict[str, str]:

@@ -19,7 +19,15 @@ from typing import NamedTuple
 
 import pytest
 
-from tests.browser import REPO, free_port, listening, mlflow_server, project_env, serve
+from tests.browser import (
+    REPO,
+    auth_config,
+    free_port,
+    listening,
+    mlflow_server,
+    project_env,
+    serve,
+)
 from tests.helpers import wait_until
 
 TRAIN = [
@@ -58,17 +66,8 @@ def team(tmp_path: Path) -> Iterator[Team]:
     from mlflow.server import get_app_client
 
     passwords = {u: secrets.token_urlsafe(12) for u in ("admin", "worker", "runner", "reader")}
-    ini = tmp_path / "auth.ini"
-    ini.write_text(
-        "[mlflow]\ndefault_permission = READ\n"
-        f"database_uri = sqlite:///{tmp_path}/auth.db\nadmin_username = admin\n"
-        f"admin_password = {passwords['admin']}\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-        "auth_cache_ttl_seconds = 60\n"  # a password hashed once a minute, not per request
-    )
     env = _without_login(project_env(f"sqlite:///{tmp_path}/unused.db"))
-    env["MLFLOW_AUTH_CONFIG_PATH"] = str(ini)
-    env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = secrets.token_hex(16)
+    env |= auth_config(tmp_path, passwords["admin"])
     backend, artifacts = tmp_path / "server.db", tmp_path / "artifacts"
     with serve(
         "mlflow-auth-server",

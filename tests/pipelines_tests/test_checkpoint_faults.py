@@ -26,7 +26,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from tests.browser import mlflow_server, project_env, serve
+from tests.browser import auth_config, mlflow_server, project_env, serve
 from tests.helpers import wait_until
 
 KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
@@ -113,24 +113,12 @@ def team_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     from mlflow.server import get_app_client
 
     admin, worker = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
-    ini = tmp_path / "auth.ini"
-    ini.write_text(
-        "[mlflow]\ndefault_permission = READ\n"
-        f"database_uri = sqlite:///{tmp_path}/auth.db\nadmin_username = admin\n"
-        f"admin_password = {admin}\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-        "auth_cache_ttl_seconds = 60\n"
-    )
     env = {
         k: v
         for k, v in project_env(f"sqlite:///{tmp_path}/unused.db").items()
         if not k.startswith("MLFLOW_TRACKING_")
     }
-    server_env = {
-        **env,
-        "MLFLOW_AUTH_CONFIG_PATH": str(ini),
-        "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
-    }
+    server_env = {**env, **auth_config(tmp_path, admin)}
     command = mlflow_server(
         f"sqlite:///{tmp_path}/server.db", tmp_path / "artifacts", "--app-name", "basic-auth"
     )

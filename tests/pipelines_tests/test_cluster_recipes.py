@@ -29,7 +29,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.browser import mlflow_server, project_env, serve
+from tests.browser import auth_config, mlflow_server, project_env, serve
 from tests.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -210,17 +210,8 @@ def team(tmp_path: Path) -> Iterator[Team]:
     from mlflow.server import get_app_client
 
     passwords = {user: secrets.token_urlsafe(12) for user in ("admin", "worker")}
-    ini = tmp_path / "auth.ini"
-    ini.write_text(
-        "[mlflow]\ndefault_permission = READ\n"
-        f"database_uri = sqlite:///{tmp_path}/auth.db\nadmin_username = admin\n"
-        f"admin_password = {passwords['admin']}\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-        "auth_cache_ttl_seconds = 60\n"
-    )
     env = {k: v for k, v in project_env("").items() if not k.startswith("MLFLOW_")}
-    env |= {"MLFLOW_AUTH_CONFIG_PATH": str(ini),
-            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)}  # fmt: skip
+    env |= auth_config(tmp_path, passwords["admin"])
     command = mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path / "artifacts",
                             "--app-name", "basic-auth")  # fmt: skip
     with serve("mlflow-auth-server", command, health="/health", cwd=tmp_path, env=env) as server:
