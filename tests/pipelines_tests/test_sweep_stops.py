@@ -58,8 +58,12 @@ def test_stop_after_ends_a_real_study_early(capsys: pytest.CaptureFixture) -> No
     parent = _parent()
     assert parent.data.tags["stop_reason"] == "stop_after"
     assert parent.info.status == "FINISHED"
-    last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last.startswith("stopped (stop_after): stop_after=2 complete trials"), last
+    # The console says why, after the study's line and before what the sweep found.
+    lines = capsys.readouterr().out.strip().splitlines()
+    stops = [line for line in lines if line.startswith("stopped (")]
+    assert len(stops) == 1 and stops[0].startswith(
+        "stopped (stop_after): stop_after=2 complete trials"
+    ), lines
 
 
 def test_target_ends_a_real_study_once_reached(capsys: pytest.CaptureFixture) -> None:
@@ -72,7 +76,10 @@ def test_target_ends_a_real_study_once_reached(capsys: pytest.CaptureFixture) ->
     assert [t.state for t in study.trials] == [TrialState.COMPLETE], values
     assert study.best_value <= 2.5
     assert _parent().data.tags["stop_reason"] == "target"
-    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("stopped (target)")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line for line in lines if line.startswith("stopped (")][0].startswith(
+        "stopped (target)"
+    ), lines
 
 
 def test_without_a_rule_the_study_stops_at_n_trials() -> None:

@@ -33,7 +33,8 @@ def test_the_summary_says_when_the_base_won_or_is_missing() -> None:
     )
     assert found_text(Found("val_loss", CHAMPION, None)) == (
         "Champion: refit of trial 7 (val_loss 0.0712 +- 0.0081 over 3 folds).\n"
-        "No base configuration to compare with: trial 0 did not complete."
+        "No base configuration to compare with: trial 0 did not complete, or every "
+        "dimension was fixed."
     )
     assert found_text(Found("val_loss", None, None)) == (
         "The sweep found no model: no trial completed."

@@ -62,7 +62,10 @@ def found_text(found: Found) -> str:
         return "The sweep found no model: no trial completed."
     lines = [f"Champion: {champion.label} ({_score(champion, monitor)})."]
     if base is None:
-        lines.append("No base configuration to compare with: trial 0 did not complete.")
+        lines.append(
+            "No base configuration to compare with: trial 0 did not complete, or every "
+            "dimension was fixed."
+        )
     elif base.number == champion.number:
         lines.append(f"It is the base configuration (trial 0): no searched trial beat its "
                      f"{monitor}.")  # fmt: skip
