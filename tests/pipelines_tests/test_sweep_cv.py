@@ -15,6 +15,8 @@ import numpy as np
 import optuna
 import pytest
 
+from tests.helpers import all_runs
+from tracking.config import tags as T
 from tracking.config.train import TrainConfig
 from tracking.door.tracker import Tracker
 from tracking.sweep.config import SweepConfig
@@ -36,11 +38,8 @@ class AlwaysPrune(optuna.pruners.BasePruner):
 
 
 def _runs(role: str, study: str) -> list[mlflow.entities.Run]:
-    return mlflow.search_runs(
-        search_all_experiments=True,
-        filter_string=f"tags.`sweep.role` = '{role}' and tags.`optuna.study_name` = '{study}'",
-        output_format="list",
-    )
+    """The sweep runs of ``role`` in ``study`` (tests/helpers.py ``all_runs``, one study's)."""
+    return [r for r in all_runs(role) if r.data.tags.get(T.OPTUNA_STUDY_NAME) == study]
 
 
 @pytest.mark.slow
