@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
 REPO = Path(__file__).resolve().parents[1]
+# The training the fault tests kill and resume: 30 short epochs on digits, no early stop, no
+# registry, a fixed seed (tests/pipelines_tests/test_faults.py, test_checkpoint_faults.py).
+KILLED_TRAINING = [
+    "--dataset", "digits", "--hidden-units", "32", "--max-train-samples", "600",
+    "--epochs", "30", "--batch-size", "16", "--patience", "100", "--seed", "5",
+    "--registered-model-name", "",
+]  # fmt: skip
 
 
 def mlflow_run(

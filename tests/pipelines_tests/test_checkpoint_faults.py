@@ -27,7 +27,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.browser import auth_config, mlflow_server, project_env, serve
-from tests.helpers import wait_until
+from tests.helpers import KILLED_TRAINING, wait_until
 
 KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 SWEEP = [
@@ -36,11 +36,6 @@ SWEEP = [
     "--patience", "100", "--registered-model-name", "", "--study-name", "lost",
     "--trials-per-process", "0", "--n-trials", "2",
     "--heartbeat-interval", "2", "--grace-period", "20", "--cv-folds", "0",
-]  # fmt: skip
-TRAIN = [
-    "--dataset", "digits", "--hidden-units", "32", "--max-train-samples", "600",
-    "--epochs", "30", "--batch-size", "16", "--patience", "100", "--seed", "5",
-    "--registered-model-name", "",
 ]  # fmt: skip
 
 # Real processes, signals and timings: one at a time (Makefile, `serial`).
@@ -206,7 +201,7 @@ def test_a_training_resumes_on_another_machine_from_its_checkpoint(tmp_path: Pat
     with serve("mlflow-server", command, health="/health", cwd=tmp_path, env=env) as server:
         env = project_env(server.url)
         first, second = _machine(tmp_path, "a", env), _machine(tmp_path, "b", env)
-        finished = _finished_before_kill(_start("pipelines.train", TRAIN, first), 7)
+        finished = _finished_before_kill(_start("pipelines.train", KILLED_TRAINING, first), 7)
         client = MlflowClient(server.url)
         (run,) = client.search_runs(["0"])
         run_id = run.info.run_id
@@ -215,7 +210,7 @@ def test_a_training_resumes_on_another_machine_from_its_checkpoint(tmp_path: Pat
         assert int(run.data.tags["checkpoint_epoch"]) <= checkpointed
         shutil.rmtree(first.cwd / ".backups")  # the machine is gone
 
-        resumed = _start("pipelines.train", [*TRAIN, "--resume-run-id", run_id], second)
+        resumed = _start("pipelines.train", [*KILLED_TRAINING, "--resume-run-id", run_id], second)
         stdout, stderr = resumed.communicate(timeout=600)
         assert resumed.returncode == 0, stderr[-4000:]
         # Keras trained from the checkpointed epoch on: at most one epoch trained twice.

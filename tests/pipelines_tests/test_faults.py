@@ -23,7 +23,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.browser import project_env
-from tests.helpers import mlflow_run, wait_until
+from tests.helpers import KILLED_TRAINING, mlflow_run, wait_until
 
 BIN = Path(sys.executable).parent
 KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
@@ -35,11 +35,6 @@ SWEEP = [
     "--epochs-min", "40", "--epochs-max", "40", "--batch-sizes", "16", "--pruner", "none",
     "--patience", "100", "--registered-model-name", "", "--study-name", "faults",
     "--trials-per-process", "0", "--n-trials", "2", "--cv-folds", "0", *FAST_HEARTBEAT,
-]  # fmt: skip
-TRAIN = [
-    "--dataset", "digits", "--hidden-units", "32", "--max-train-samples", "600",
-    "--epochs", "30", "--batch-size", "16", "--patience", "100", "--seed", "5",
-    "--registered-model-name", "",
 ]  # fmt: skip
 
 # Real processes, signals and timings: one at a time (Makefile, `serial`).
@@ -200,7 +195,7 @@ def test_a_supervisor_killed_by_sigkill_leaves_no_worker_and_its_trial_continues
 
 
 def _train(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "pipelines.train", *TRAIN, *args]
+    command = [sys.executable, "-m", "pipelines.train", *KILLED_TRAINING, *args]
     return subprocess.Popen(
         command,
         cwd=cwd,
