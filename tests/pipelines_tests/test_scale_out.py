@@ -207,9 +207,11 @@ def test_workers_through_the_grpc_storage_proxy(
 @pytest.mark.timeout(600)
 def test_ctrl_c_stops_every_worker_cleanly(tmp_path: Path, tracking_store: str) -> None:
     storage = f"sqlite:///{tmp_path}/optuna.db"
-    # No pruning: each worker stays in its first, long trial until the signal.
+    # No pruning, no early stopping: each worker stays in its first, long trial until the signal
+    # (on a slow machine the second worker starts many seconds after the first).
     command = _sweep("--storage", storage, "--n-trials", "20", "--workers", "2",
-                     "--epochs-min", "200", "--epochs-max", "200", "--pruner", "none")  # fmt: skip
+                     "--epochs-min", "500", "--epochs-max", "500", "--patience", "500",
+                     "--pruner", "none")  # fmt: skip
     sweep = subprocess.Popen(
         command, cwd=tmp_path, env=project_env(tracking_store), stderr=subprocess.PIPE, text=True
     )
@@ -230,7 +232,7 @@ def test_ctrl_c_stops_every_worker_cleanly(tmp_path: Path, tracking_store: str) 
     trials = study.trials
     # The two interrupted trials are FAIL, each queued again (WAITING) with its params, so that
     # running the command again continues them.
-    assert [t.state.name for t in trials] == ["FAIL", "FAIL", "WAITING", "WAITING"]
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL", "WAITING", "WAITING"], stderr[-4000:]
     assert {t.system_attrs["failed_trial"] for t in trials[2:]} == {0, 1}
     assert sorted(str(t.params) for t in trials[2:]) == sorted(str(t.params) for t in trials[:2])
     runs = all_runs(client=MlflowClient())

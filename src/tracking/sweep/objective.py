@@ -33,6 +33,7 @@ from tracking.sweep.config import SweepConfig
 from tracking.sweep.crossval import CvScore, fold_datasets, folds_for
 from tracking.sweep.faults import retried_trial
 from tracking.sweep.folds import train_other_folds
+from tracking.sweep.interrupts import INTERRUPTS
 from tracking.sweep.pruning import PruningCallback
 from tracking.sweep.space import suggest_config
 
@@ -70,7 +71,7 @@ class Objective:
         folds = list(fold_datasets(self.dataset, self.folds, config.seed)) if self.folds else []
         cv: CvScore | None = None
         try:
-            with self.tracker.ending(run_id):
+            with self.tracker.ending(run_id), INTERRUPTS.raising():
                 result = train(
                     config,
                     tracker=self.tracker,

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import requeue
+from tracking.sweep.interrupts import INTERRUPTS
 from tracking.sweep.objective import Objective, StateTagger, progress_line
 from tracking.sweep.stopping import StopRules, stop_rule
 
@@ -83,20 +84,21 @@ def optimize(
     waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     first = min([t.number for t in waiting] + [len(study.trials)])
     try:
-        study.optimize(
-            objective,
-            n_trials=max_trials,
-            timeout=timeout,
-            catch=(Exception,),  # a failed trial is a FAIL state, not the end of the sweep
-            callbacks=[
-                MaxTrialsCallback(sweep.n_trials, states=COUNTED),
-                StopRules(sweep),  # stop_after, target: read from storage, in every process
-                tag_state,
-                lambda s, t: log.info(label + progress_line(s, t, objective.base.monitor)),
-            ],
-            gc_after_trial=True,
-            show_progress_bar=show_progress_bar,
-        )
+        with INTERRUPTS.installed():  # Ctrl-C, SIGTERM stop a trial, not Optuna's bookkeeping
+            study.optimize(
+                objective,
+                n_trials=max_trials,
+                timeout=timeout,
+                catch=(Exception,),  # a failed trial is a FAIL state, not the end of the sweep
+                callbacks=[
+                    MaxTrialsCallback(sweep.n_trials, states=COUNTED),
+                    StopRules(sweep),  # stop_after, target: read from storage, in every process
+                    tag_state,
+                    lambda s, t: log.info(label + progress_line(s, t, objective.base.monitor)),
+                ],
+                gc_after_trial=True,
+                show_progress_bar=show_progress_bar,
+            )
     except KeyboardInterrupt:  # the interrupted trial continues, from its backup, next time
         requeue(study, objective.interrupted)
         raise
