@@ -17,8 +17,10 @@ them sooner), so the share of it is a lower bound of the share of ``pruner=none`
 The JSON (``benchmarks/results/sweep_quality.json``) is rewritten after every run, so an
 interrupted benchmark keeps what it measured. Seeds measured by separate invocations (``--out``
 elsewhere) are combined, medians recomputed, with ``--merge A.json B.json ...``. Targets:
-median champion at least 0.25 points above the single run, sweep wall time at most 8 single
-runs, at most 40 % of ``pruner=none``'s epochs, at least 4 complete trials. Not run by CI.
+on full MNIST a median champion of at least 98.5 % and at least 0.10 points above the single run
+(which has the learning-rate schedule, the default), the champion a searched trial (not trial 0)
+in at least 2 seeds, each sweep within 30 minutes or 8 single runs, at least 4 complete trials.
+Not run by CI.
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ from typing import Any
 from common import RESULTS, add_data_flags, run_sweep, single_run, sweep_flags, write_result
 
 TARGETS = {
-    "champion_over_single_points_at_least": 0.25,
+    "champion_test_accuracy_at_least": 0.985,  # median, full MNIST
+    "champion_over_single_points_at_least": 0.10,  # the single run has the schedule (default)
+    "searched_champion_seeds_at_least": 2,  # of 3: the champion is not trial 0 (the base)
+    "seconds_at_most": 1800.0,  # or seconds_over_single_at_most
     "seconds_over_single_at_most": 8.0,
-    "epochs_share_of_none_at_most": 0.40,
     "complete_trials_at_least": 4,
+    "epochs_share_of_none_at_most": 0.40,  # where pruner=none ran (--none-seeds)
 }
 
 
@@ -60,6 +65,7 @@ def summarise_sweep(sweep: dict[str, Any], single: dict[str, Any]) -> dict[str, 
         "refit_test_accuracy": refit.get("test_accuracy"),
         "refit_epochs_from": refit.get("epochs_from"),
         "champion_test_accuracy": champion,
+        "champion_is_searched": _searched(sweep),
         "champion_is_refit": bool(refit) and sweep["champion"].get("run_id") == refit.get("run_id"),
         "champion_over_single_points": (
             None if champion is None else 100 * (champion - single["test_accuracy"])
@@ -67,6 +73,12 @@ def summarise_sweep(sweep: dict[str, Any], single: dict[str, Any]) -> dict[str, 
         "promotion": sweep.get("promotion", {}),
         "trials": trials,
     }
+
+
+def _searched(sweep: dict[str, Any]) -> bool:
+    """The champion comes from a searched trial: not trial 0 (the base configuration), nor the
+    refit of trial 0's parameters."""
+    return sweep["best_trial"] not in (None, 0)
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -195,14 +207,22 @@ def _medians(seeds: dict[str, Any]) -> dict[str, Any]:
         "epochs_share_of_none_seeds": len(measured_none),
     }
     t = TARGETS
-    gain, ratio = medians["champion_over_single_points"], medians["seconds_over_single"]
+    gain, accuracy = medians["champion_over_single_points"], medians["champion_test_accuracy"]
     share = medians["epochs_share_of_none"]
+    searched = sum(bool(s.get("champion_is_searched")) for s in sweeps)
+    medians["searched_champion_seeds"] = searched
     met = {
+        "accuracy_met": accuracy is not None and accuracy >= t["champion_test_accuracy_at_least"],
         "champion_met": gain is not None and gain >= t["champion_over_single_points_at_least"],
-        "seconds_met": ratio is not None and ratio <= t["seconds_over_single_at_most"],
-        "epochs_met": None if share is None else share <= t["epochs_share_of_none_at_most"],
+        "searched_met": searched >= min(t["searched_champion_seeds_at_least"], len(sweeps)),
+        "seconds_met": all(
+            s["seconds"] <= t["seconds_at_most"]
+            or s["seconds_over_single"] <= t["seconds_over_single_at_most"]
+            for s in sweeps
+        ),
         "complete_trials_met": min(s["complete_trials"] for s in sweeps)
         >= t["complete_trials_at_least"],
+        "epochs_met": None if share is None else share <= t["epochs_share_of_none_at_most"],
     }
     return {"medians": medians, "met": met}
 

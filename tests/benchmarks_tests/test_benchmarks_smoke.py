@@ -135,7 +135,10 @@ def test_sweep_quality_compares_the_default_sweep_with_a_single_run_beside_it(
     # digits is small data: trials are cross-validated and the winner refit on every row
     assert 0 < sweep["refit_test_accuracy"] <= 1 and sweep["refit_epochs"] > 0
     assert none["epochs_share"] == sweep["epochs_trained"] / none["epochs_trained"]
-    assert r["medians"]["n_seeds"] == 1 and set(r["met"]) >= {"champion_met", "epochs_met"}
+    assert sweep["champion_is_searched"] == (sweep["best_trial"] != 0)
+    assert r["medians"]["searched_champion_seeds"] == int(sweep["champion_is_searched"])
+    assert r["medians"]["n_seeds"] == 1
+    assert set(r["met"]) >= {"accuracy_met", "champion_met", "searched_met", "epochs_met"}
 
 
 def test_sweep_quality_takes_pruner_none_from_an_earlier_result_with_the_same_flags(
