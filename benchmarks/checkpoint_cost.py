@@ -2,11 +2,12 @@
 
 The same ``tracking.run.training.train()`` (defaults: the 300-200-100 MLP, batch 128, system
 metrics; no early stopping, no registry) with ``checkpoint_every=off`` and ``=epoch``, run
-alternately (off, epoch, off, epoch, ...) in one process after an unmeasured warm-up, into two
-stores: ``local`` (a fresh SQLite store and artifact folder per repetition) and ``server`` (a
-real ``mlflow server --artifacts-destination`` on this machine, proxied artifacts over HTTP;
-which shares the 2 cores with the training, so its cost is an upper bound for a remote one).
-Each repetition times ``train()`` from start to end, checkpoint deletion included.
+alternately (off then epoch in even rounds, epoch then off in odd ones) in one process after an
+unmeasured warm-up, into two stores: ``local`` (a fresh SQLite store and artifact folder per
+repetition) and ``server`` (a real ``mlflow server --artifacts-destination`` on this machine,
+proxied artifacts over HTTP; which shares the 2 cores with the training, so its cost is an upper
+bound for a remote one). Each repetition times ``train()`` from start to end, checkpoint deletion
+included.
 
 Reports the median seconds of each variant, epoch/off per store, per-round ratios and the size
 of one checkpoint. On a loaded shared machine whole-run times vary by more than the cost looked
@@ -174,7 +175,9 @@ def main() -> int:
         with server(root) as url:
             for round_ in range(0 if args.no_warmup else -1, args.repeats):
                 for store in stores:
-                    for cadence in CADENCES:
+                    # Which variant goes first alternates by round: a drift in the machine's
+                    # speed within a round (the second run always faster) does not favour one.
+                    for cadence in CADENCES if round_ % 2 == 0 else CADENCES[::-1]:
                         config = dataclasses.replace(base, checkpoint_every=cadence)
                         if store == "server":
                             folder = Path(tempfile.mkdtemp(dir=root))
