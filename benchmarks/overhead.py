@@ -8,6 +8,8 @@ an unmeasured warm-up of each, every tracked repetition into a fresh SQLite stor
 - (b) tracked: ``tracking.run.training.train()`` in a run of ``Tracker`` (per-epoch metrics, curves,
   diagnosis, test score and confusion matrix, logged model, dataset inputs, registry version,
   device params, and MLflow's system metrics sampled every 10 s: the defaults);
+- (b') mirrored: (b) with its per-epoch backup mirrored to the run's artifacts
+  (``checkpoint_every=epoch``, what ``mlflow run .`` does; (b) has the backup, not the mirror);
 - (c) autolog: ``mlflow.tensorflow.autolog()`` around the same bare fit + evaluate.
 
 Reports the median end-to-end seconds of each, (b)/(a) and (c)/(a), the fixed cost in seconds
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import functools
 import os
 import pstats
@@ -64,7 +67,7 @@ from tracking.run import (
 from tracking.sweep.config import SweepConfig  # noqa: E402
 from tracking.sweep.objective import Objective  # noqa: E402
 
-VARIANTS = ("bare", "tracked", "autolog")
+VARIANTS = ("bare", "tracked", "mirrored", "autolog")
 # The steps of (b) timed on every repetition: (label, owner, attribute). Nested steps
 # (log_confusion inside score_test, log_model inside finish) are reported as they are. The
 # figures are drawn in another process (tracking/report/drawing.py): log_curves and
@@ -184,12 +187,18 @@ def bare(config: TrainConfig, dataset: Dataset) -> dict[str, float]:
     return {"fit_seconds": fit_seconds, "test_accuracy": float(scores[1])}
 
 
-def tracked(config: TrainConfig, dataset: Dataset) -> dict[str, float]:
-    """(b): ``train()`` into a fresh SQLite store, its run created and ended as the CLI does."""
+def tracked(config: TrainConfig, dataset: Dataset, mirror: bool) -> dict[str, float]:
+    """(b), (b'): ``train()`` into a fresh SQLite store, its run created and ended and its epochs
+    backed up as the CLI does (``pipelines/train.py``); the backup mirrored to the run's
+    artifacts every epoch with ``mirror``, not at all without."""
+    config = dataclasses.replace(config, checkpoint_every="epoch" if mirror else "off")
     tracker = Tracker()
     run_id = tracker.create_run(training.default_run_name(config))
+    backup = Path.cwd() / ".backups" / run_id
     with tracker.ending(run_id):
-        result = training.train(config, tracker=tracker, run_id=run_id, dataset=dataset, verbose=0)
+        result = training.train(
+            config, tracker=tracker, run_id=run_id, dataset=dataset, verbose=0, backup=backup
+        )
     fit_seconds = tracker.get_run(run_id).metrics["fit_seconds"]
     return {"fit_seconds": fit_seconds, "test_accuracy": float(result.test_accuracy or 0.0)}
 
@@ -217,8 +226,8 @@ def run_variant(name: str, config: TrainConfig, dataset: Dataset) -> dict[str, f
             started = time.perf_counter()
             if name == "bare":
                 out = bare(config, dataset)
-            elif name == "tracked":
-                out = tracked(config, dataset)
+            elif name in ("tracked", "mirrored"):
+                out = tracked(config, dataset, mirror=name == "mirrored")
             else:
                 out = autolog(config, dataset)
             ended = time.perf_counter()
@@ -388,6 +397,7 @@ def main() -> int:
     sweep = sweep_trials(args.trials)
 
     ratio_b = medians["tracked"] / medians["bare"]
+    mirror_cost = medians["mirrored"] / medians["tracked"]
     ratio_c = medians["autolog"] / medians["bare"]
     # The epochs cost the same in every variant; under load their time swamps the rest. The
     # time outside fit does not depend on the load as much: added to the fastest bare fit seen,
@@ -410,11 +420,13 @@ def main() -> int:
             "epochs": default_epochs,
             "seconds_per_epoch": per_epoch,
             "tracked_over_bare": at_default("tracked") / at_default("bare"),
+            "mirrored_over_bare": at_default("mirrored") / at_default("bare"),
             "autolog_over_bare": at_default("autolog") / at_default("bare"),
         },
         "sweep_trial": sweep,
         "tracked_over_bare": ratio_b,
         "autolog_over_bare": ratio_c,
+        "mirrored_over_tracked": mirror_cost,
         "per_round_ratios": per_round,
         "tracked_extra_seconds_outside_fit": extra,
         "fastest_bare_fit_seconds": fastest_fit,
@@ -430,12 +442,15 @@ def main() -> int:
             "tracked_over_bare_at_most": bound,
             "tracked_over_bare_met": ratio_b <= bound and ratio_b_fastest <= bound,
             "tracked_faster_than_autolog_met": medians["tracked"] < medians["autolog"],
+            "mirrored_over_tracked_at_most": 1.05,
+            "mirrored_over_tracked_met": mirror_cost <= 1.05,
         },
         "runs": runs,
     }
     print(
-        f"median s: bare {medians['bare']:.1f}, tracked {medians['tracked']:.1f}, autolog "
-        f"{medians['autolog']:.1f}; tracked/bare {ratio_b:.2f}x, autolog/bare {ratio_c:.2f}x",
+        f"median s: bare {medians['bare']:.1f}, tracked {medians['tracked']:.1f}, mirrored "
+        f"{medians['mirrored']:.1f}, autolog {medians['autolog']:.1f}; tracked/bare "
+        f"{ratio_b:.2f}x, mirrored/tracked {mirror_cost:.3f}x, autolog/bare {ratio_c:.2f}x",
         flush=True,
     )
     print(

@@ -57,9 +57,12 @@ def load(results: Path, name: str) -> dict[str, Any]:
     return json.loads((results / f"{name}.json").read_text())
 
 
-def test_overhead_times_three_variants_and_profiles_the_finish(results: Path) -> None:
+def test_overhead_times_four_variants_and_profiles_the_finish(results: Path) -> None:
     r = load(results, "overhead")
-    assert set(r["median_seconds"]) == {"bare", "tracked", "autolog"}
+    assert set(r["median_seconds"]) == {"bare", "tracked", "mirrored", "autolog"}
+    assert r["mirrored_over_tracked"] == pytest.approx(
+        r["median_seconds"]["mirrored"] / r["median_seconds"]["tracked"]
+    )
     for name, seconds in r["median_seconds"].items():
         assert 0 < r["median_fit_seconds"][name] < seconds, name
     assert r["tracked_over_bare"] == pytest.approx(
