@@ -237,9 +237,10 @@ def test_resuming_with_another_monitor_is_refused(capsys: pytest.CaptureFixture)
         ({"data": "mnist"}, "error: dataset='digits' differs from the data of existing study 's'"),
         ({"data": "csv:/elsewhere/wine.csv"}, "error: dataset='digits' differs from the data"),
         ({"model": "examples/cnn.py:build"}, "error: model='tracking.model:mlp' differs from"),
+        ({"cv_folds": "5"}, "error: cv_folds='0' differs from the folds of existing study 's'"),
     ],
 )  # fmt: skip
-def test_resuming_with_other_data_or_another_model_is_refused(
+def test_resuming_with_other_data_another_model_or_other_folds_is_refused(
     attrs: dict[str, str], line: str, capsys: pytest.CaptureFixture
 ) -> None:
     study = optuna.create_study(study_name="s", storage="sqlite:///optuna.db")

@@ -95,6 +95,7 @@ def open_study(
             study.enqueue_trial(first, user_attrs={"base_configuration": True})
         study.set_user_attr("monitor", base.monitor)
         study.set_user_attr("dataset", base.dataset)
+        study.set_user_attr("cv_folds", sweep.cv_folds)
         for name, value in _data_and_model(base).items():
             study.set_user_attr(name, value)
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2
@@ -126,6 +127,7 @@ def _same_study(study: optuna.Study, base: TrainConfig, sweep: SweepConfig) -> N
     """Resuming a study means the same objective on the same data with the same model: trials
     of another are not comparable (the champion would be picked across them)."""
     _same_monitor(study, base, sweep)
+    _same_folds(study, sweep)
     for name, value in _data_and_model(base).items():
         known = study.user_attrs.get(name)  # None: a study made before these were recorded
         if known is not None and known != value:
@@ -156,6 +158,19 @@ def _same_monitor(study: optuna.Study, base: TrainConfig, sweep: SweepConfig) ->
             base.monitor,
             f"differs from the objective of existing study {sweep.study_name!r} ({known})",
             f"pass -P monitor={known} to resume it, or a new -P study_name",
+        )
+
+
+def _same_folds(study: optuna.Study, sweep: SweepConfig) -> None:
+    """A cross-validated mean and one split's value are not comparable: the folds stay as the
+    study was created with them."""
+    known = study.user_attrs.get("cv_folds")  # None: a study made before they were recorded
+    if known is not None and str(known) != sweep.cv_folds:
+        raise ConfigError(
+            "cv_folds",
+            sweep.cv_folds,
+            f"differs from the folds of existing study {sweep.study_name!r} ({known})",
+            f"pass -P cv_folds={known} to resume it, or a new -P study_name",
         )
 
 
