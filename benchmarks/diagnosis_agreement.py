@@ -196,7 +196,7 @@ def main() -> int:
     agreement = sum(a == b for a, b in pairs) / len(pairs)
     result = {
         "n_trainings": len(runs),
-        "validation_rows": (  # as tracking.preflight.sources counts them
+        "validation_rows": (  # as tracking.data.sources counts them
             math.ceil(args.validation_split * args.max_train_samples)
             if args.max_train_samples
             else None

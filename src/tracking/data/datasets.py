@@ -15,8 +15,9 @@ Order of operations, all seeded by ``config.seed`` (same config -> identical arr
    regression, the label's training mean and standard deviation: the model's last layer turns
    its standardised output back into the label's units, so it trains and answers in them.
 
-``tracking.preflight.sources.check_source`` runs before anything heavy is imported and refuses a bad
-CSV in a second; this module loads what it accepted.
+A file is read through ``tracking.data.sources``, which refuses what the model cannot train on
+and sizes the splits; ``tracking.preflight.sources.check_source`` runs those same reads before
+anything heavy is imported, so a bad CSV is refused in a second.
 """
 
 from __future__ import annotations
@@ -34,9 +35,8 @@ from sklearn.model_selection import train_test_split
 from tracking.config.errors import ConfigError
 from tracking.config.train import DATASETS, TrainConfig
 from tracking.data import mnist as _mnist_offline
+from tracking.data.sources import SplitSizes, check_csv, read_images, read_npz, split_sizes
 from tracking.model.scaling import NO_SCALING, Scaling
-from tracking.preflight.files import read_images, read_npz
-from tracking.preflight.sources import check_csv, n_test, pool_sizes
 
 logger = logging.getLogger(__name__)
 
@@ -149,36 +149,46 @@ class Dataset(NamedTuple):
 
 def load_dataset(config: TrainConfig, *, cache_dir: Path | None = None) -> Dataset:
     """Load, split and scale ``config.dataset``; MNIST is cached in ``cache_dir``."""
+    examples = _examples(config, cache_dir)
+    sizes = split_sizes(config, len(examples.y), own_test=examples.test is not None)
+    return _split_and_scale(config, examples, sizes)
+
+
+class _Examples(NamedTuple):
+    """A source as loaded, before any split: float32 examples (shaped) and their labels (int64
+    codes, or float32 numbers for regression); its own test split if it has one."""
+
+    source: str
+    x: np.ndarray
+    y: np.ndarray
+    class_names: tuple[str, ...]
+    test: tuple[np.ndarray, np.ndarray] | None = None  # MNIST's, an .npz's x_test and y_test
+    full_range: float | None = None  # pixels' range; None: the training rows' min and max
+    feature_names: tuple[str, ...] = ()
+
+
+def _examples(config: TrainConfig, cache_dir: Path | None) -> _Examples:
+    """``config.dataset`` read (``tracking.data.sources`` for a file: refused if unusable)."""
+    digit_names = tuple(map(str, range(10)))
     if config.dataset == "mnist":
         mnist, source = _mnist_offline.load_mnist(cache_dir or _default_cache_dir())
-        pool = (_shaped(mnist.x_train.astype(np.float32), config), mnist.y_train)
-        test = (_shaped(mnist.x_test.astype(np.float32), config), mnist.y_test)
-        return _finish("mnist", source, pool, test, tuple(map(str, range(10))), config, 255)
-    if config.dataset == "npz":
-        return _load_npz(config)
-    columns: tuple[str, ...] = ()
-    if config.dataset == "images":
-        images, labels = read_images(config.data_path)
-        x, (y, names) = images.astype(np.float32), _encode_labels(pd.Series(labels))
-        source, scale = str(Path(config.data_path).expanduser().resolve()), 255.0
-    elif config.dataset == "digits":
+        x_test = _shaped(mnist.x_test.astype(np.float32), config)
+        x = _shaped(mnist.x_train.astype(np.float32), config)
+        return _Examples(source, x, mnist.y_train, digit_names, (x_test, mnist.y_test), 255.0)
+    if config.dataset == "digits":
         digits = load_digits()
         x, y = _shaped(digits.data.astype(np.float32), config), digits.target.astype(np.int64)
-        names, source, scale = tuple(map(str, range(10))), "sklearn.datasets.load_digits", 16.0
-    elif config.dataset == "csv":
-        frame = _read_csv(config)
-        if config.regression:  # numbers, checked by check_csv
-            y, names = frame[config.label_column].to_numpy(dtype=np.float32), ()
-        else:
-            y, names = _encode_labels(frame[config.label_column])
-        features = frame.drop(columns=config.label_column)
-        x, columns = features.to_numpy(dtype=np.float32), tuple(map(str, features.columns))
-        source, scale = str(Path(config.data_path).expanduser().resolve()), None
-    else:
-        raise ConfigError("dataset", config.dataset, "is not supported", f"use {DATASETS}")
-    keep, held = _split(y, n_test(len(y)), config.seed, stratify=not config.regression)
-    pool, test = (x[keep], y[keep]), (x[held], y[held])
-    return _finish(config.dataset, source, pool, test, names, config, scale, columns)
+        return _Examples("sklearn.datasets.load_digits", x, y, digit_names, full_range=16.0)
+    source = str(Path(config.data_path).expanduser().resolve())
+    if config.dataset == "images":
+        images, labels = read_images(config.data_path)
+        y, names = _encode_labels(pd.Series(labels))
+        return _Examples(source, images.astype(np.float32), y, names, full_range=255.0)
+    if config.dataset == "npz":
+        return _npz(config, source)
+    if config.dataset == "csv":
+        return _csv(config, source)
+    raise ConfigError("dataset", config.dataset, "is not supported", f"use {DATASETS}")
 
 
 def _shaped(x: np.ndarray, config: TrainConfig) -> np.ndarray:
@@ -191,9 +201,9 @@ def _shaped(x: np.ndarray, config: TrainConfig) -> np.ndarray:
     return x[..., np.newaxis] if x.ndim == 3 else x
 
 
-def _load_npz(config: TrainConfig) -> Dataset:
-    """An .npz as ``check_npz`` accepted it: its test split if it has one, else 20 % held out
-    (stratified for classes), as for a CSV; labels encoded like a CSV's."""
+def _npz(config: TrainConfig, source: str) -> _Examples:
+    """An .npz as ``read_npz`` accepted it, with its test split if it has one; labels encoded
+    like a CSV's (over both splits)."""
     arrays = read_npz(config)
     x = _shaped(arrays["x_train"].astype(np.float32), config)
     has_test = "y_test" in arrays
@@ -203,14 +213,26 @@ def _load_npz(config: TrainConfig) -> Dataset:
         y_all = np.concatenate(labels).astype(np.float32)
     else:
         y_all, names = _encode_labels(pd.Series(np.concatenate(labels)))
-    y = y_all[: len(x)]
-    source = str(Path(config.data_path).expanduser().resolve())
+    test = None
     if has_test:
-        pool, test = (x, y), (_shaped(arrays["x_test"].astype(np.float32), config), y_all[len(x) :])
+        test = (_shaped(arrays["x_test"].astype(np.float32), config), y_all[len(x) :])
+    return _Examples(source, x, y_all[: len(x)], names, test)
+
+
+def _csv(config: TrainConfig, source: str) -> _Examples:
+    """The CSV as ``check_csv`` accepted it, read by pandas with the same separator; the
+    columns stripped, as checked: the model's input names."""
+    facts = check_csv(config)
+    frame = pd.read_csv(Path(config.data_path).expanduser(), sep=facts.separator)
+    frame.columns = list(facts.columns)
+    names: tuple[str, ...] = ()
+    if config.regression:  # numbers, checked by check_csv
+        y = frame[config.label_column].to_numpy(dtype=np.float32)
     else:
-        keep, held = _split(y, n_test(len(y)), config.seed, stratify=not config.regression)
-        pool, test = (x[keep], y[keep]), (x[held], y[held])
-    return _finish("npz", source, pool, test, names, config, None)
+        y, names = _encode_labels(frame[config.label_column])
+    features = frame.drop(columns=config.label_column)
+    x, columns = features.to_numpy(dtype=np.float32), tuple(map(str, features.columns))
+    return _Examples(source, x, y, names, feature_names=columns)
 
 
 def _default_cache_dir() -> Path:
@@ -218,29 +240,22 @@ def _default_cache_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "datasets"
 
 
-def _finish(
-    name: str,
-    source: str,
-    pool: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
-    class_names: tuple[str, ...],
-    config: TrainConfig,
-    full_range: float | None,
-    feature_names: tuple[str, ...] = (),
-) -> Dataset:
-    """Cap the training pool, take the validation split; scaling: ``full_range`` (pixels) or
-    the training rows' min and max (``None``)."""
-    x, y = pool
-    stratify = not config.regression
-    n_keep, n_val = pool_sizes(config, len(y))
-    if n_keep < len(y):
-        kept, _ = _split(y, len(y) - n_keep, config.seed, stratify=stratify)
+def _split_and_scale(config: TrainConfig, examples: _Examples, sizes: SplitSizes) -> Dataset:
+    """Hold out the test split (unless the source has one), cap the training pool, take the
+    validation split; scaling: the pixels' ``full_range``, or the training rows' min and max."""
+    x, y, stratify = examples.x, examples.y, not config.regression
+    test = examples.test
+    if test is None:
+        keep, held = _split(y, sizes.n_test, config.seed, stratify=stratify)
+        x, y, test = x[keep], y[keep], (x[held], y[held])
+    if sizes.n_keep < len(y):
+        kept, _ = _split(y, len(y) - sizes.n_keep, config.seed, stratify=stratify)
         x, y = x[kept], y[kept]
-    train, val = _split(y, n_val, config.seed, stratify=stratify)
+    train, val = _split(y, sizes.n_val, config.seed, stratify=stratify)
     parts = [x[train], x[val], test[0]]
     size = x.shape[1] if x.ndim == 2 else 1  # rows of features, or one range per image
-    if full_range is not None:
-        low, span = np.zeros(size), np.full(size, full_range)
+    if examples.full_range is not None:
+        low, span = np.zeros(size), np.full(size, examples.full_range)
     else:  # each column's training min and max; an image's over all its values
         axes = 0 if x.ndim == 2 else None
         low = np.reshape(parts[0].min(axis=axes), size)
@@ -252,10 +267,11 @@ def _finish(
     offset, divisor = (np.asarray(v, dtype=np.float32) for v in (low, span))
     mean, std = (float(y_train.mean()), float(y_train.std())) if config.regression else (0.0, 1.0)
     return Dataset(
-        name=name, source=source, x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
-        x_test=x_test, y_test=y_test, class_names=class_names,
+        name=config.dataset, source=examples.source, x_train=x_train, y_train=y_train,
+        x_val=x_val, y_val=y_val, x_test=x_test, y_test=y_test, class_names=examples.class_names,
         scaling=Scaling(offset, divisor, label_mean=mean, label_std=std if std > 0 else 1.0),
-        feature_names=feature_names, label_name=config.label_column if config.regression else "",
+        feature_names=examples.feature_names,
+        label_name=config.label_column if config.regression else "",
     )  # fmt: skip
 
 
@@ -284,11 +300,3 @@ def _encode_labels(labels: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     )
     names = tuple(str(int(v)) if numeric and float(v).is_integer() else str(v) for v in values)
     return codes.astype(np.int64), names
-
-
-def _read_csv(config: TrainConfig) -> pd.DataFrame:
-    """The CSV as a DataFrame, once ``check_csv`` has accepted it (same separator rule)."""
-    facts = check_csv(config)
-    frame = pd.read_csv(Path(config.data_path).expanduser(), sep=facts.separator)
-    frame.columns = list(facts.columns)  # stripped, as checked: the model's input names
-    return frame

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from tracking.config.train import TrainConfig
-from tracking.preflight.files import read_images, read_npz
-from tracking.preflight.sources import check_csv
+from tracking.data.sources import check_csv, read_images, read_npz
 
 PIXELS = {"mnist": 784, "digits": 64}
 

@@ -1,8 +1,9 @@
-"""Read the files a data source names, refusing what cannot be read: a CSV's rows, an .npz
-file's arrays, a folder of images (standard library, numpy and Pillow only).
+"""A data source read with light imports only (standard library, numpy; Pillow when an image
+folder is read): a CSV's rows, an .npz file's arrays, a folder of images, each refused with the
+culprit named when the model cannot train on it; and the sizes of the splits made of its rows.
 
-``tracking.preflight.sources`` checks what they hold before anything heavy is imported;
-``tracking.data.datasets`` loads the same files with them.
+``tracking.data.datasets`` loads a source through these, so ``load_dataset`` refuses what they
+refuse; ``tracking.preflight.sources.check_source`` calls them before anything heavy is imported.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import functools
 import math
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -20,6 +21,11 @@ from tracking.config.errors import ConfigError
 from tracking.config.train import TrainConfig
 
 MIN_ROWS = 10  # examples a data source needs, whatever its kind
+# Cells pandas reads as missing (its default ``na_values``): refused as empty cells.
+MISSING = frozenset(
+    "|#N/A|#N/A N/A|#NA|-1.#IND|-1.#QNAN|-NaN|-nan|1.#IND|1.#QNAN|<NA>|N/A|NA|NULL|NaN|None"
+    "|n/a|nan|null".split("|")
+)
 
 
 def read_csv_rows(config: TrainConfig) -> tuple[str, tuple[str, ...], list[list[str]]]:
@@ -54,6 +60,91 @@ def read_csv_rows(config: TrainConfig) -> tuple[str, tuple[str, ...], list[list[
             "pass a UTF-8 CSV with a header row",
         )
     return sep, columns, data
+
+
+class CsvFacts(NamedTuple):
+    separator: str
+    columns: tuple[str, ...]
+    n_rows: int
+
+
+def check_csv(config: TrainConfig) -> CsvFacts:
+    """Read ``data_path`` (``read_csv_rows``) and refuse what the model cannot train on, naming
+    the culprit."""
+    separator, columns, data = read_csv_rows(config)
+    label, name = config.label_column, Path(config.data_path).name
+    if label not in columns:
+        fix = f"pass one of: {', '.join(columns)}"
+        raise ConfigError("label_column", label, f"is not a column of {name}", fix)
+    if problem := _naming_problem(columns):  # the names become the model's input names
+        raise _refused(config, problem, "give every column its own name in the header row")
+    cells = {c: [r[i].strip() for r in data] for i, c in enumerate(columns)}
+    _check_features(config, columns, cells)
+    if config.task == "regression":
+        words = [v for v in cells[label] if v not in MISSING and not _is_number(v)]
+        if words:
+            raise ConfigError(
+                "label_column",
+                label,
+                f"is not numeric in {name} (e.g. {words[0]!r}) but task=regression",
+                "pass a numeric label column, or -P task=classification",
+            )
+    if len(set(cells[label])) < 2:
+        raise ConfigError(
+            "label_column",
+            label,
+            f"has fewer than 2 distinct values in {name}",
+            "a model needs at least 2 distinct labels; pass the column that holds the label",
+        )
+    if len(data) < MIN_ROWS:
+        raise _refused(
+            config,
+            f"has only {len(data)} data rows; need at least {MIN_ROWS}",
+            "pass a larger CSV (20 % of rows are held out for the test split)",
+        )
+    return CsvFacts(separator, columns, len(data))
+
+
+def _check_features(
+    config: TrainConfig, columns: tuple[str, ...], cells: dict[str, list[str]]
+) -> None:
+    """Numeric feature columns, at least one, and no empty cell anywhere."""
+    label = config.label_column
+    features = [c for c in columns if c != label]
+    text = [c for c in features if not all(_is_number(v) for v in cells[c] if v not in MISSING)]
+    if text:
+        raise _refused(
+            config,
+            f"has non-numeric feature columns: {', '.join(text)}",
+            "drop or encode them as numbers (or pass one as -P label_column)",
+        )
+    if not features:
+        problem = f"has no feature column besides {label!r}"
+        raise _refused(config, problem, "pass a CSV with features")
+    empty = [c for c in columns if any(v in MISSING for v in cells[c])]
+    if empty:
+        problem = f"has empty cells in columns: {', '.join(empty)}"
+        raise _refused(config, problem, "fill or drop those rows")
+
+
+def _refused(config: TrainConfig, problem: str, fix: str) -> ConfigError:
+    return ConfigError("data_path", config.data_path, problem, fix)
+
+
+def _naming_problem(columns: tuple[str, ...]) -> str | None:
+    unnamed = [str(i + 1) for i, c in enumerate(columns) if not c]
+    if unnamed:
+        return f"has columns without a name (position {', '.join(unnamed)})"
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    return f"has repeated column names: {', '.join(repeated)}" if repeated else None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 NPZ_FIX = "save it with numpy.savez(path, x_train=x, y_train=y) (x_test, y_test optional)"
@@ -185,3 +276,38 @@ def read_images(data_path: str) -> tuple[np.ndarray, np.ndarray]:
     if len(x) < MIN_ROWS:
         raise refuse(f"has only {len(x)} images; need at least {MIN_ROWS}", layout)
     return x, np.asarray(labels)
+
+
+TEST_FRACTION = 0.2  # of a source's rows, held out for the test split unless it has its own
+
+
+class SplitSizes(NamedTuple):
+    """Rows per split: ``n_test`` held out of the source's rows for the test split (0 when it
+    has its own), ``n_keep`` of the rest kept by ``max_train_samples``, ``n_val`` of those for
+    validation; the others train."""
+
+    n_test: int
+    n_keep: int
+    n_val: int
+
+
+def split_sizes(config: TrainConfig, n_rows: int, *, own_test: bool = False) -> SplitSizes:
+    """The splits of a source of ``n_rows`` rows (training rows only, with ``own_test``);
+    refuse a cap or a validation split that leaves no training rows."""
+    n_test = 0 if own_test else _ceil(TEST_FRACTION * n_rows)
+    n_pool = n_rows - n_test
+    n_keep = min(config.max_train_samples or n_pool, n_pool)
+    n_val = _ceil(config.validation_split * n_keep)
+    if n_keep - n_val < 1:
+        name = "max_train_samples" if config.max_train_samples else "validation_split"
+        raise ConfigError(
+            name,
+            getattr(config, name),
+            f"leaves no training rows ({n_keep} rows, {n_val} of them for validation)",
+            "pass a larger -P max_train_samples or a smaller -P validation_split",
+        )
+    return SplitSizes(n_test, n_keep, n_val)
+
+
+def _ceil(value: float) -> int:
+    return math.ceil(round(value, 6))  # 0.7 * 100 is 70.00000000000001
