@@ -23,7 +23,8 @@ winner on small data), beside the sweep's champion and the single run of the sam
 Target: the sweep's champion at least as accurate on test as Hyperband's best model, every seed.
 
     .venv/bin/python benchmarks/hyperband.py --dataset digits --seeds 0,1,2 \\
-        [--sweep-result benchmarks/results/sweep_quality-digits.json] [--budget all]
+        [--sweep-result benchmarks/results/sweep_quality-digits.json] [--budget all] \\
+        [--out FILE --append]  # --append: add these seeds to those FILE holds
 
 Writes ``benchmarks/results/hyperband-<dataset>.json`` (or ``--out``). Not run by CI.
 """
@@ -204,15 +205,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_flags(parser, epochs=0)
     parser.add_argument("--seeds", default="0,1,2", help="sampler seeds of the sweep result")
-    parser.add_argument("--sweep-result", type=Path, help="default: sweep_quality-<dataset>.json")
+    parser.add_argument("--sweep-result", type=Path, help="default: sweep_quality[-<dataset>].json")
     parser.add_argument("--budget", choices=BUDGETS, default="all", help="which epochs count")
+    parser.add_argument("--append", action="store_true", help="keep the seeds --out holds")
     args = parser.parse_args()
     try:
         import keras_tuner as kt
     except ImportError:
         print("keras-tuner is not installed: pip install -e '.[bench]'", file=sys.stderr)
         return 2
-    path = args.sweep_result or RESULTS / f"sweep_quality-{args.dataset}.json"
+    stem = "sweep_quality" + ("" if args.dataset == "mnist" else f"-{args.dataset}")
+    path = args.sweep_result or RESULTS / f"{stem}.json"  # where sweep_quality.py writes it
     sweeps = json.loads(path.read_text())
     base = TrainConfig(
         dataset=args.dataset, data_path=str(args.data_path or ""),
@@ -228,6 +231,8 @@ def main() -> int:
         "monitor": base.monitor,
         "seeds": {},
     }
+    if args.append and args.out and args.out.exists():  # seeds measured by an earlier invocation
+        result["seeds"] = json.loads(args.out.read_text())["seeds"]
     for seed in args.seeds.split(","):
         sweep = ours(sweeps, seed, args.budget)
         hyperband = search(kt, base, data, int(seed), sweep["budget_epochs"])
@@ -240,6 +245,7 @@ def main() -> int:
               f"{sweep['champion_test_accuracy']:.4f}", flush=True)  # fmt: skip
         entries = result["seeds"].values()
         result["targets"] = {"ours_at_least_as_good": all(e["ours_ahead"] for e in entries)}
+        args.seeds = ",".join(result["seeds"])  # with --append: every seed the file holds
         write_result("hyperband", args, result)
     return 0
 
