@@ -64,10 +64,10 @@ lint: setup
 bench: setup        ## the benchmarks on MNIST (about an hour on 2 cores), then benchmarks/README.md's table
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/pruning.py
-	$(BIN)/python benchmarks/hyperband.py
-	$(BIN)/python benchmarks/hyperband.py --epochs 10 --out benchmarks/results/hyperband-max10.json
 	$(BIN)/python benchmarks/champion.py
 	$(BIN)/python benchmarks/sweep_quality.py
+	$(BIN)/python benchmarks/hyperband.py
+	$(BIN)/python benchmarks/hyperband.py --epochs 10 --out benchmarks/results/hyperband-max10.json
 	$(BIN)/python benchmarks/diagnosis_agreement.py
 	$(BIN)/python benchmarks/cnn.py
 	$(BIN)/python benchmarks/report.py

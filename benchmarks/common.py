@@ -18,11 +18,16 @@ NOTE = (
     "Measured on a shared 2-core machine (other work ran at the same time), so absolute times "
     "are noisy; compare the ratios and counts of variants run side by side in one invocation."
 )
+CV_ATTRS = ("cv_mean", "cv_std", "cv_values")  # a cross-validated trial's Optuna user attrs
 
 
 def add_data_flags(parser: argparse.ArgumentParser, *, epochs: int) -> None:
     """The small-settings flags every benchmark takes."""
-    parser.add_argument("--dataset", default="mnist", help="mnist (the real figures) or digits")
+    parser.add_argument(
+        "--dataset", default="mnist", help="mnist (the real figures), digits or csv"
+    )
+    parser.add_argument("--data-path", type=Path, default=None, help="the CSV, for --dataset csv")
+    parser.add_argument("--label-column", default="", help="the CSV's label, for --dataset csv")
     parser.add_argument("--max-train-samples", type=int, default=0, help="0 = all rows")
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--seed", type=int, default=42)
@@ -51,11 +56,17 @@ def write_result(name: str, args: argparse.Namespace, result: dict[str, Any]) ->
 
 
 def sweep_flags(args: argparse.Namespace) -> list[str]:
-    """The data flags of ``pipelines.sweep`` from a benchmark's arguments."""
-    return [
+    """The data flags of ``pipelines.sweep`` (and ``pipelines.train``) from a benchmark's
+    arguments; a CSV's path made absolute, as the runs start in a directory of their own."""
+    flags = [
         "--dataset", args.dataset, "--max-train-samples", str(args.max_train_samples),
         "--seed", str(args.seed),
     ]  # fmt: skip
+    if getattr(args, "data_path", None):
+        flags += ["--data-path", str(Path(args.data_path).resolve())]
+    if getattr(args, "label_column", ""):
+        flags += ["--label-column", args.label_column]
+    return flags
 
 
 def run_sweep(flags: list[str], *, study: str = "bench") -> dict[str, Any]:
@@ -105,6 +116,8 @@ def run_sweep(flags: list[str], *, study: str = "bench") -> dict[str, Any]:
                     "best_val_accuracy": metrics.get("best_val_accuracy"),
                     "test_accuracy": metrics.get("test_accuracy"),
                     "fit_seconds": metrics.get("fit_seconds"),
+                    # cross-validated trials (small data): the folds' mean and spread
+                    **{k: trial.user_attrs[k] for k in CV_ATTRS if k in trial.user_attrs},
                 }
             )
         champion: dict[str, Any] = {}
@@ -120,6 +133,9 @@ def run_sweep(flags: list[str], *, study: str = "bench") -> dict[str, Any]:
                 "run_id": version.run_id,
                 "test_accuracy": run_metrics.get("test_accuracy"),
                 "best_val_accuracy": run_metrics.get("best_val_accuracy"),
+                # the score it was chosen by, on its registered version (cross-validation)
+                **{k: float(v) for k, v in version.tags.items() if k in ("cv_mean", "cv_std")},
+                **{k: int(v) for k, v in version.tags.items() if k == "cv_folds"},
             }
         # The pruner the study ran with, as the sweep logged it on its parent run.
         parent = client.get_run(loaded.user_attrs["mlflow_parent_run_id"])
@@ -131,18 +147,24 @@ def run_sweep(flags: list[str], *, study: str = "bench") -> dict[str, Any]:
                 "test_accuracy": refit_metrics.get("test_accuracy"),
                 "epochs_trained": int(refit_metrics.get("epochs_trained", 0)),
             }
+        folds = client.search_runs(  # cross-validation: the folds after each trial's first
+            [parent.info.experiment_id], "tags.`sweep.role` = 'fold'", max_results=10000
+        )
         complete = [t for t in trials if t["state"] == "COMPLETE"]
         val = [
             float(t["best_val_accuracy"]) for t in complete if t["best_val_accuracy"] is not None
         ]
         return {
             "pruner": parent.data.params["pruner"],
+            "monitor": parent.data.params.get("monitor"),
             "seconds": seconds,
             "n_trials": len(trials),
             "states": {
                 s: sum(t["state"] == s for t in trials) for s in {t["state"] for t in trials}
             },
-            "epochs_trained": sum(t["epochs_trained"] for t in trials),
+            "epochs_trained": sum(t["epochs_trained"] for t in trials),  # trials' own runs
+            "fold_runs": len(folds),
+            "fold_epochs_trained": sum(int(r.data.metrics.get("epochs_trained", 0)) for r in folds),
             "best_value": loaded.best_value if complete else None,
             "best_trial": loaded.best_trial.number if complete else None,
             "best_val_accuracy": max(val) if val else None,  # over complete trials

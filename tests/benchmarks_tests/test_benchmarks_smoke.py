@@ -37,18 +37,19 @@ def bench(script: str, out: Path, *args: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """All the benchmarks, once, into one directory (hyperband reads pruning's budget)."""
+    """All the benchmarks, once, into one directory (hyperband reads sweep_quality's epochs)."""
     out = tmp_path_factory.mktemp("bench-results")
     bench("overhead.py", out / "overhead.json", "--repeats", "1", "--no-warmup", "--trials", "2")
     bench("pruning.py", out / "pruning.json", "--trials", "2")
+    bench("champion.py", out / "champion.json", "--trials", "2", "--timeout-minutes", "5")
+    bench("sweep_quality.py", out / "sweep_quality.json", "--trials", "2", "--seeds", "0")
     try:
         import keras_tuner  # noqa: F401
     except ImportError:
         pass
     else:
-        bench("hyperband.py", out / "hyperband.json", "--pruning-result", str(out / "pruning.json"))
-    bench("champion.py", out / "champion.json", "--trials", "2", "--timeout-minutes", "5")
-    bench("sweep_quality.py", out / "sweep_quality.json", "--trials", "2", "--seeds", "0")
+        sweeps = str(out / "sweep_quality.json")
+        bench("hyperband.py", out / "hyperband.json", "--sweep-result", sweeps, "--seeds", "0")
     bench("cnn.py", out / "cnn.json", "--filters", "4", "--sweep-trials", "2")
     return out
 
@@ -104,16 +105,31 @@ def test_pruning_counts_the_epochs_of_both_studies(results: Path) -> None:
     assert "--monitor" in r["sweep_flags"]
 
 
-def test_hyperband_spends_the_pruned_sweeps_budget(results: Path) -> None:
+def test_hyperband_searches_the_sweeps_space_at_the_sweeps_epochs(results: Path) -> None:
     pytest.importorskip("keras_tuner", reason="keras-tuner (the bench extra) is not installed")
     r = load(results, "hyperband")
-    pruning = load(results, "pruning")
-    assert r["budget_epochs"] == pruning["pruned"]["epochs_trained"]
-    assert r["ours"]["monitor"] == pruning["settings"]["monitor"]  # what KerasTuner optimises
-    h = r["hyperband"]
-    assert r["budget_epochs"] <= h["epochs_trained"] < r["budget_epochs"] + 2  # ends at once
-    assert 0 < h["best_val_accuracy"] <= 1 and 0 < h["best_model_test_accuracy"] <= 1
-    assert set(h["best_hyperparameters"]) >= {"learning_rate", "dropout", "l2", "batch_size"}
+    sweep = load(results, "sweep_quality")["seeds"]["0"]["sweep"]
+    (entry,) = r["seeds"].values()
+    h, ours = entry["hyperband"], entry["ours"]
+    # Every epoch the default sweep trained: its trials, their other folds (digits is
+    # cross-validated) and the refit; Hyperband stops at exactly that many.
+    assert sweep["fold_epochs_trained"] > 0
+    budget = sweep["epochs_trained"] + sweep["fold_epochs_trained"] + sweep["refit_epochs"]
+    assert ours["budget_epochs"] == budget == h["epochs_trained"]
+    assert ours["champion_test_accuracy"] == sweep["champion_test_accuracy"]
+    assert r["monitor"] == sweep["monitor"] == TrainConfig().monitor  # what KerasTuner optimises
+    assert 0 < h["best_model_test_accuracy"] <= 1 and 0 < h["refit_test_accuracy"] <= 1
+    assert h["refit_epochs"] == h["best_step"] + 1
+    # The sweep's default space, the learning rate in the range of the optimizer drawn.
+    hp = h["best_hyperparameters"]
+    space = {"optimizer", "dropout", "l2", "batch_size", "reduce_lr_patience", "batch_norm"}
+    assert set(hp) >= space | {"hidden_layers", "hidden_width"}
+    rate = "sgd_learning_rate" if hp["optimizer"] == "sgd" else "learning_rate"
+    assert rate in hp and ({"learning_rate", "sgd_learning_rate"} - {rate}).isdisjoint(hp)
+    s = SweepConfig()
+    assert s.hidden_width_min <= hp["hidden_width"] <= s.hidden_width_max
+    assert entry["ours_ahead"] == (ours["champion_test_accuracy"] >= h["best_model_test_accuracy"])
+    assert r["targets"]["ours_at_least_as_good"] == entry["ours_ahead"]
 
 
 def test_champion_reports_trials_minutes_and_test_accuracy(results: Path) -> None:
@@ -142,6 +158,15 @@ def test_sweep_quality_compares_the_default_sweep_with_a_single_run_beside_it(
     assert r["medians"]["searched_champion_seeds"] == int(sweep["champion_is_searched"])
     assert r["medians"]["n_seeds"] == 1
     assert set(r["met"]) >= {"accuracy_met", "champion_met", "searched_met", "epochs_met"}
+    # small data: the champion against the single run in every seed, its cv score and spread
+    every = r["met"]["champion_at_least_single_every_seed"]
+    assert every == (sweep["champion_test_accuracy"] >= single["test_accuracy"])
+    best = sweep["trials"][sweep["best_trial"]]
+    assert sweep["champion_is_refit"] and sweep["champion_cv_folds"] == 3
+    assert (
+        sweep["champion_cv_mean"] == best["cv_mean"] and sweep["champion_cv_std"] == best["cv_std"]
+    )
+    assert sweep["best_trial_cv_values"] == best["cv_values"] and sweep["monitor"] == "val_loss"
 
 
 def test_sweep_quality_takes_pruner_none_from_an_earlier_result_with_the_same_flags(
