@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -75,3 +77,24 @@ def test_a_killed_drawing_process_loses_no_figure(drawer: Drawer) -> None:
     logged = {a.path for a in MlflowClient().list_artifacts(run_id, "plots")}
     assert logged == {f"plots/{name}" for name in (*CURVE_PNGS, "confusion.png")}
     assert not figures.folder.exists()  # nothing left behind
+
+
+def test_figures_logged_later_are_logged_on_another_thread_and_waited_for(drawer: Drawer) -> None:
+    tracker = Tracker()
+    run_id = tracker.create_run("drawn later")
+    figures = artifacts.Figures(tracker, run_id, drawer)
+    logged_by: list[str] = []
+    log_folder = tracker.log_folder
+
+    def recording(*args: Any, **kwargs: Any) -> None:  # the real logging, and which thread
+        logged_by.append(threading.current_thread().name)
+        log_folder(*args, **kwargs)
+
+    tracker.log_folder = recording  # type: ignore[method-assign]
+    figures.draw(_jobs())
+    figures.log_later()  # what a pruned trial does: the next trial need not wait
+    artifacts.wait_for_figures()
+    logged = {a.path for a in MlflowClient().list_artifacts(run_id, "plots")}
+    assert logged == {f"plots/{name}" for name in (*CURVE_PNGS, "confusion.png")}
+    assert logged_by and logged_by[0].startswith("figures-later")
+    assert not figures.folder.exists()

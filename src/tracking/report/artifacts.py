@@ -7,6 +7,7 @@ it (``tracking.report.drawing``), else in a thread, and logged in one call when 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import shutil
 import tempfile
@@ -30,6 +31,24 @@ if TYPE_CHECKING:
     from tracking.door.tracker import Tracker
 
 log = logging.getLogger(__name__)
+# Figures logged while the caller goes on (``Figures.log_later``): one thread, in order; waited
+# for by ``wait_for_figures`` (a sweep, before its summary) and at exit.
+_LATER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="figures-later")
+_PENDING: list[Future[None]] = []
+
+
+def wait_for_figures() -> None:
+    """Until every figure handed to ``Figures.log_later`` is logged (or failed, said in a
+    warning: a figure is never worth a failed sweep)."""
+    while _PENDING:
+        future = _PENDING.pop(0)
+        try:
+            future.result()
+        except Exception as error:  # noqa: BLE001
+            log.warning("figures not logged: %s", error)
+
+
+atexit.register(wait_for_figures)
 
 
 class Figures:
@@ -68,6 +87,11 @@ class Figures:
                 self.tracker.log_folder(self.run_id, str(self.folder))
         finally:
             self.close()
+
+    def log_later(self) -> None:
+        """``log`` in a background thread: a pruned trial's curves are drawn and logged while
+        the next trial starts (``wait_for_figures`` waits for them)."""
+        _PENDING.append(_LATER.submit(self.log))
 
     def close(self) -> None:
         self._thread.shutdown()

@@ -91,7 +91,10 @@ def finish(fitted: Fitted, dataset: Dataset, model: Any, register: bool) -> Trai
     except BaseException:
         figures.close()
         raise
-    figures.log()  # waits for the drawing; its exceptions, if any, are raised here
+    if stop_reason == "pruned":  # its curves are all it logs: the next trial need not wait
+        figures.log_later()
+    else:
+        figures.log()  # waits for the drawing; its exceptions, if any, are raised here
     tracker.log_metrics(run_id, {k: v for k, v in summary.items() if math.isfinite(v)})
     if register and model_uri and config.model_name:  # last: the card reads the run
         tags = {k: repr(v) for k, v in test.items()}

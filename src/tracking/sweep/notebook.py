@@ -31,6 +31,7 @@ from optuna.trial import Trial
 from tracking.config import tags as T
 from tracking.config.errors import ConfigError
 from tracking.door.tracker import Tracker
+from tracking.report.artifacts import wait_for_figures
 from tracking.run.fit_options import TrackOptions
 from tracking.run.notebook import TrackedRun, track
 from tracking.sweep.champion import promote_best
@@ -114,6 +115,7 @@ def track_study(
         try:
             yield objective
         finally:
+            wait_for_figures()  # the pruned trials' curves, logged in the background
             StateTagger(tracker).sync(study, first)
         log_summary(tracker, study, parent, monitor)
         if name:  # the sweep's one promotion path (tracking.sweep.champion)

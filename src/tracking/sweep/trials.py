@@ -17,6 +17,7 @@ import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
+from tracking.report.artifacts import wait_for_figures
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.faults import requeue
 from tracking.sweep.interrupts import INTERRUPTS
@@ -103,6 +104,7 @@ def optimize(
         requeue(study, objective.interrupted)
         raise
     finally:
+        wait_for_figures()  # the pruned trials' curves, logged in the background
         tag_state.sync(study, first)
     if objective.monitor_error is not None:
         raise objective.monitor_error
