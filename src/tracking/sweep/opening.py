@@ -93,8 +93,8 @@ def open_study(
             # The base configuration (the defaults of a single run) is the first trial: the
             # sweep's champion has it to beat, and TPE starts from a known good point.
             study.enqueue_trial(first, user_attrs={"base_configuration": True})
+        # Five attrs, which optuna-dashboard lists on one page with the parent run's id.
         study.set_user_attr("monitor", base.monitor)
-        study.set_user_attr("dataset", base.dataset)
         study.set_user_attr("cv_folds", sweep.cv_folds)
         for name, value in _data_and_model(base).items():
             study.set_user_attr(name, value)
