@@ -12,6 +12,7 @@ decided (COMPLETE, PRUNED, FAIL), and pruned trials also say at which epoch.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -59,6 +60,11 @@ class Objective:
         self.trials_run = 0  # by this process (a worker is replaced after its quota)
         self.interrupted: list[int] = []  # trials this process was stopped in (Ctrl-C, SIGTERM)
         self.folds = folds_for(sweep.cv_folds, dataset)  # 0: one split
+        # What lives before the first trial (TensorFlow, MLflow, the dataset) lives for the
+        # process: frozen, the collection each trial starts with (keras's clear_session) and the
+        # one after it (gc_after_trial) walk only the trials' own objects (0.4 s less a trial).
+        gc.collect()
+        gc.freeze()
 
     def __call__(self, trial: Trial) -> float:
         self.trials_run += 1
