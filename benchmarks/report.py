@@ -62,6 +62,11 @@ def overhead(r: dict[str, Any]) -> tuple[str, str, str, str]:
             f"; at a default run's {default['epochs']} epochs `train()` "
             f"{default['tracked_over_bare']:.2f}x bare"
         )
+    if "mirrored_over_tracked" in r:
+        measured += (
+            f"; checkpoints mirrored every epoch (`mirrored`, what `mlflow run .` does) "
+            f"{r['mirrored_over_tracked']:.3f}x `train()` without"
+        )
     if "sweep_trial" in r:
         trial = r["sweep_trial"]
         first = trial["first_trial_seconds_outside_fit"]
@@ -90,6 +95,9 @@ def overhead(r: dict[str, Any]) -> tuple[str, str, str, str]:
             f"; <= {targets['after_fit_seconds_at_most']:g} s after `fit`; a pruned trial "
             f"<= {targets['sweep_trial_seconds_outside_fit_at_most']:g} s outside `fit`"
         )
+    if "mirrored_over_tracked_met" in targets:
+        met = met and targets["mirrored_over_tracked_met"]
+        target += f"; mirroring <= {targets['mirrored_over_tracked_at_most']:.2f}x"
     return "Tracking overhead", measured, target, _met(met) + ("" if met else " (see the notes)")
 
 
