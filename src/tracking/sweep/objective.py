@@ -12,6 +12,7 @@ decided (COMPLETE, PRUNED, FAIL), and pruned trials also say at which epoch.
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import math
@@ -60,11 +61,7 @@ class Objective:
         self.trials_run = 0  # by this process (a worker is replaced after its quota)
         self.interrupted: list[int] = []  # trials this process was stopped in (Ctrl-C, SIGTERM)
         self.folds = folds_for(sweep.cv_folds, dataset)  # 0: one split
-        # What lives before the first trial (TensorFlow, MLflow, the dataset) lives for the
-        # process: frozen, the collection each trial starts with (keras's clear_session) and the
-        # one after it (gc_after_trial) walk only the trials' own objects (0.4 s less a trial).
-        gc.collect()
-        gc.freeze()
+        _freeze_long_lived()
 
     def __call__(self, trial: Trial) -> float:
         self.trials_run += 1
@@ -113,6 +110,16 @@ class Objective:
     def _run_for(self, trial: Trial) -> tuple[str, Path]:
         run_id, backup = trial_run(self.tracker, trial, self.parent_run_id, self.sweep.backup_dir)
         return run_id, backup or run_backup_dir(run_id, self.sweep.backup_dir)
+
+
+@functools.cache
+def _freeze_long_lived() -> None:
+    """Once per process: what lives before the first trial (TensorFlow, MLflow, the dataset)
+    lives for the process. Frozen, the collection each trial starts with (keras's
+    clear_session) and the one after it (gc_after_trial) walk only the trials' own objects
+    (0.4 s less a trial); frozen again later, a test's or benchmark's objects would never go."""
+    gc.collect()
+    gc.freeze()
 
 
 def trial_run(
