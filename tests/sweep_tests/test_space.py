@@ -38,11 +38,22 @@ def test_default_space_for_the_built_in_mlp() -> None:
         "batch_norm": CategoricalDistribution([False, True]),
         "hidden_layers": IntDistribution(1, 3),
         "hidden_width": IntDistribution(64, 512, log=True),
+        "translation": FloatDistribution(0.0, 0.15),
     }
     p = trial.params
     assert config.learning_rate == p.get("learning_rate", p.get("sgd_learning_rate"))
     assert config.hidden_units == hidden_units(p["hidden_layers"], p["hidden_width"])
     assert (config.optimizer, config.batch_norm) == (p["optimizer"], p["batch_norm"])
+    assert config.translation == p["translation"]
+
+
+@pytest.mark.parametrize("dataset", ["digits", "csv", "npz"])
+def test_translation_is_searched_on_images_only(dataset: str) -> None:
+    """digits' 8x8 pictures, a CSV's rows and an npz of unknown shape get no random shift;
+    the same sweep on MNIST draws it (above)."""
+    base = TrainConfig(dataset=dataset, data_path="" if dataset == "digits" else "d")
+    trial, config = _ask(SweepConfig(), base)
+    assert "translation" not in trial.distributions and config.translation == 0.0
 
 
 def test_hidden_units_step_down_evenly_from_the_width() -> None:
@@ -96,9 +107,10 @@ def test_equal_bounds_or_one_choice_fix_a_dimension_instead_of_searching_it() ->
         epochs_min=3, epochs_max=3, l2_min=0.0, l2_max=0.0, batch_sizes="64",
         optimizers="sgd", batch_norms="true", hidden_layers_min=2, hidden_layers_max=2,
         hidden_width_min=128, hidden_width_max=128, reduce_lr_patiences="2",
+        translation_min=0.1, translation_max=0.1,
     )  # fmt: skip
     trial, config = _ask(sweep)
-    assert (config.epochs, config.l2, config.batch_size) == (3, 0.0, 64)
+    assert (config.epochs, config.l2, config.batch_size, config.translation) == (3, 0.0, 64, 0.1)
     assert (config.optimizer, config.batch_norm, config.hidden_units) == ("sgd", True, "128,64")
     assert set(trial.params) == {"sgd_learning_rate", "dropout"}
 
@@ -108,7 +120,7 @@ def test_the_base_configuration_is_trial_0_inside_the_space() -> None:
     assert wanted == {
         "epochs": 20, "batch_size": 128, "optimizer": "adam", "learning_rate": 1e-3,
         "dropout": 0.2, "l2": 1e-6, "reduce_lr_patience": 2, "batch_norm": False,
-        "hidden_layers": 3, "hidden_width": 300,
+        "hidden_layers": 3, "hidden_width": 300, "translation": 0.0,
     }  # fmt: skip
     # Given back as a trial's params, it is the base configuration (l2 0 -> the log range's 1e-6).
     config = suggest_config(optuna.trial.FixedTrial(wanted), TrainConfig(), SweepConfig())

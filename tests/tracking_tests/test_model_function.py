@@ -53,6 +53,34 @@ def test_the_built_in_mlp_is_a_model_function_like_any_other() -> None:
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_translation_shifts_training_images_only() -> None:
+    """MNIST's flat 784 pixels are shifted as a 28x28 picture while fitting; at inference the
+    layer passes them on, so the logged model predicts what it would without it."""
+    config = TrainConfig(max_train_samples=256, hidden_units="16", dropout=0.0, translation=0.2)
+    ds = load_dataset(config)
+    model = build_model(config, ds.input_shape, ds.n_classes, ds.scaling)
+    names = [layer.name for layer in model.layers]
+    assert names[2:5] == ["image", "random_translation", "flatten"]
+    assert model.get_layer("image").output.shape[1:] == (28, 28, 1)
+    x = ds.x_test[:8]
+    np.testing.assert_allclose(model(x, training=False), model.predict(x, verbose=0), atol=1e-6)
+    shifted = model.get_layer("random_translation")
+    pictures = model.get_layer("image")(model.get_layer("scaling")(x))
+    assert not np.allclose(shifted(pictures, training=True), pictures)  # shifted while fitting
+    np.testing.assert_array_equal(shifted(pictures, training=False), pictures)
+
+
+def test_translation_is_refused_where_examples_are_no_images(tmp_path: Path) -> None:
+    path = tmp_path / "rows.npz"
+    np.savez(path, x_train=np.random.default_rng(0).random((40, 5)), y_train=np.arange(40) % 2)
+    config = TrainConfig(dataset="npz", data_path=str(path), translation=0.1)
+    message = _refused("translation", "", config=config)
+    assert "(5,)" in message and "-P translation=0" in message
+    with pytest.raises(ConfigError) as csv:  # a CSV's rows, before anything is read
+        validate(TrainConfig(dataset="csv", data_path="wine.csv", translation=0.1))
+    assert csv.value.parameter == "translation" and "dataset=csv" in str(csv.value)
+
+
 def test_params_reach_the_function_with_every_built_in(tmp_path: Path) -> None:
     seen: dict[str, object] = {}
 

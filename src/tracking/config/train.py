@@ -105,6 +105,14 @@ class TrainConfig:
     kernel_initializer: str = param("he_normal", "hidden-layer initializer", choices=INITIALIZERS)
     batch_norm: bool = param(False, "BatchNormalization after each Dense")
     dropout: float = param(0.2, "Dropout rate after each hidden layer", at_least=0, below=1)
+    translation: float = param(
+        0.0,
+        "images, built-in MLP: shift each training image at random by up to this fraction of "
+        "its height and width (Keras's RandomTranslation), 0 = none",
+        at_least=0,
+        below=0.5,
+        example="0.1",
+    )
     l2: float = param(0.0, "L2 factor on every hidden kernel", at_least=0, example="1e-4")
     loss: str = param(
         "auto", "auto | mae | mse | huber; auto = cross-entropy or mae", choices=LOSSES
@@ -229,6 +237,13 @@ def validate(config: TrainConfig) -> None:
             config.input_shape,
             "needs images, but dataset=csv holds rows of columns",
             "pass -P input_shape=auto, or -P dataset=mnist|digits|npz",
+        )
+    if config.translation > 0 and config.dataset == "csv":
+        raise ConfigError(
+            "translation",
+            config.translation,
+            "shifts the pixels of images, but dataset=csv holds rows of columns",
+            "pass -P translation=0, or -P dataset=mnist|digits|npz|images",
         )
     if any(c in config.registered_model_name for c in "/:"):  # the Model Registry refuses them
         raise ConfigError(

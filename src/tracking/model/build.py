@@ -12,6 +12,7 @@ function.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ import keras
 import numpy as np
 
 from tracking.config.errors import ConfigError
-from tracking.config.model_function import load_function
+from tracking.config.model_function import BUILT_IN, load_function
 from tracking.config.train import TrainConfig
 from tracking.model.scaling import NO_SCALING, Scaling
 
@@ -28,7 +29,9 @@ def mlp(params: Mapping[str, Any], input_shape: Sequence[int], n_outputs: int) -
     """(Dense -> [BatchNormalization] -> activation -> [Dropout]) x n -> output; uncompiled.
 
     ``params``: ``hidden_units`` (``"300,200,100"``), ``activation``, ``kernel_initializer``,
-    ``batch_norm``, ``dropout``, ``l2`` (on every hidden kernel). The output: softmax over
+    ``batch_norm``, ``dropout``, ``l2`` (on every hidden kernel), ``translation`` (images: each
+    training image shifted at random by up to that fraction of its height and width, the
+    empty border black; the layer passes images on unchanged at inference). The output: softmax over
     ``n_outputs`` classes, or one linear unit when ``n_outputs`` is 1 (regression). An input of
     more than one axis (an image) is flattened first. BatchNormalization sits between the
     linear part and the activation, as in the tutorials this project follows; without it the
@@ -37,7 +40,15 @@ def mlp(params: Mapping[str, Any], input_shape: Sequence[int], n_outputs: int) -
     l2 = keras.regularizers.L2(params["l2"]) if params["l2"] > 0 else None
     batch_norm, activation = bool(params["batch_norm"]), str(params["activation"])
     layers: list[keras.layers.Layer] = [keras.Input(shape=tuple(input_shape), name="features")]
-    if len(input_shape) > 1:
+    translation = float(params.get("translation", 0.0))
+    if translation > 0:  # training only: Keras's preprocessing layers pass inputs on at inference
+        layers.append(keras.layers.Reshape(image_shape(input_shape), name="image"))
+        layers.append(
+            keras.layers.RandomTranslation(
+                translation, translation, fill_mode="constant", name="random_translation"
+            )
+        )
+    if len(input_shape) > 1 or translation > 0:
         layers.append(keras.layers.Flatten(name="flatten"))
     units = [int(u) for u in str(params["hidden_units"]).split(",")]
     for i, size in enumerate(units, start=1):
@@ -60,6 +71,17 @@ def mlp(params: Mapping[str, Any], input_shape: Sequence[int], n_outputs: int) -
     else:
         layers.append(keras.layers.Dense(n_outputs, activation="softmax", name="output"))
     return keras.Sequential(layers, name="mlp")
+
+
+def image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+    """One example as height x width x channels: flat pixels of a square image (MNIST's 784:
+    28x28x1), a 2-D image with one channel added, or an image that has its channels."""
+    shape = tuple(int(d) for d in input_shape)
+    if len(shape) == 1 and math.isqrt(shape[0]) ** 2 == shape[0]:
+        return (math.isqrt(shape[0]), math.isqrt(shape[0]), 1)
+    if len(shape) in (2, 3):
+        return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
+    raise ValueError(f"shifts images, but an example of shape {shape} is not one")
 
 
 def build_model(
@@ -87,6 +109,13 @@ def build_model(
     """
     shape = (input_shape,) if isinstance(input_shape, int) else tuple(int(d) for d in input_shape)
     n_outputs = 1 if config.regression else n_classes
+    if config.translation > 0 and config.model == BUILT_IN:
+        try:
+            image_shape(shape)
+        except ValueError as error:
+            raise ConfigError(
+                "translation", config.translation, str(error), "pass -P translation=0"
+            ) from None
     core = _called(config, function or load_function(config.model), shape, n_outputs)
     inputs = keras.Input(shape=shape, name="features")
     x = _scaling(inputs, scaling)

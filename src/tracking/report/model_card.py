@@ -16,7 +16,15 @@ from tracking.config import tags as T
 from tracking.config.model_function import BUILT_IN
 from tracking.preflight.inputs import ModelInputs
 
-MODEL_KEYS = ("hidden_units", "activation", "kernel_initializer", "batch_norm", "dropout", "l2")
+MODEL_KEYS = (
+    "hidden_units",
+    "activation",
+    "kernel_initializer",
+    "batch_norm",
+    "dropout",
+    "l2",
+    "translation",
+)
 OWN_MODEL_KEYS = ("input_shape", "params", "batch_norm", "dropout", "l2")
 FIT_KEYS = ("optimizer", "learning_rate", "batch_size", "epochs", "monitor", "patience")
 BEST_KEYS = ("val_loss", "val_accuracy", "val_mae", "loss", "accuracy", "mae")

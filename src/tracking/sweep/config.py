@@ -24,6 +24,7 @@ BOUND_PAIRS = (
     ("learning_rate_min", "learning_rate_max"),
     ("sgd_learning_rate_min", "sgd_learning_rate_max"),
     ("dropout_min", "dropout_max"),
+    ("translation_min", "translation_max"),
     ("l2_min", "l2_max"),
     ("hidden_layers_min", "hidden_layers_max"),
     ("hidden_width_min", "hidden_width_max"),
@@ -98,6 +99,12 @@ class SweepConfig:
     )
     dropout_min: float = param(0.0, "search space", at_least=0, below=1)
     dropout_max: float = param(0.5, "search space", at_least=0, below=1)
+    translation_min: float = param(
+        0.0, "search space, built-in MLP on images (mnist, images)", at_least=0, below=0.5
+    )
+    translation_max: float = param(
+        0.15, "search space, built-in MLP on images (mnist, images)", at_least=0, below=0.5
+    )
     l2_min: float = param(1e-6, "search space (log; 0,0 = no L2)", at_least=0, example="1e-6")
     l2_max: float = param(1e-3, "search space (log; 0,0 = no L2)", at_least=0)
     search_space: str = param(

@@ -4,7 +4,8 @@ For every model: ``epochs``, ``batch_size``, ``learning_rate`` (adam and rmsprop
 ``sgd_learning_rate`` (sgd's own range; log), ``dropout``, ``l2`` (log) and
 ``reduce_lr_patience`` (the learning-rate schedule). For the built-in MLP (``tracking.model:mlp``)
 also ``optimizer``, ``batch_norm``, ``hidden_layers`` and ``hidden_width`` (log), which make
-``hidden_units`` (``tracking.sweep.space.hidden_units``). Each is an ``Entry`` of
+``hidden_units`` (``tracking.sweep.space.hidden_units``), and on images (``IMAGES``)
+``translation``, the random shift of each training image. Each is an ``Entry`` of
 ``tracking.sweep.search_space`` built from the ``-P`` bounds and choices (equal bounds or one
 choice: a constant, not searched); an entry of ``-P search_space`` with the same name replaces
 it, so a space file narrows or fixes a dimension too. Standard library and PyYAML only.
@@ -29,6 +30,9 @@ from tracking.sweep.search_space import (
 # A space file's entry for hidden_layers or hidden_width is the user's own hyperparameter when
 # the model is the user's: they are no TrainConfig field, and only the built-in MLP reads them.
 MLP_SHAPE = ("hidden_layers", "hidden_width")
+# The data whose examples are images large enough to shift a few pixels (digits' 8x8 are not:
+# one pixel is an eighth of the picture).
+IMAGES = ("mnist", "images")
 
 
 class Space(NamedTuple):
@@ -75,6 +79,8 @@ def from_flags(base: TrainConfig, sweep: SweepConfig) -> dict[str, Entry]:
         dims["hidden_width"] = _range(
             "hidden_width", s.hidden_width_min, s.hidden_width_max, "int_log_uniform_values"
         )
+    if base.model == BUILT_IN and base.dataset in IMAGES:
+        dims["translation"] = _range("translation", s.translation_min, s.translation_max, "uniform")
     return dims
 
 
@@ -111,6 +117,7 @@ RULES: dict[str, tuple[bool, Callable[[Any], bool], str]] = {
     "learning_rate": (False, lambda v: _is_number(v, lambda x: x > 0), "{value: 0.001}"),
     "sgd_learning_rate": (False, lambda v: _is_number(v, lambda x: x > 0), "{value: 0.05}"),
     "dropout": (False, lambda v: _is_number(v, lambda x: 0 <= x < 1), "{min: 0, max: 0.3}"),
+    "translation": (False, lambda v: _is_number(v, lambda x: 0 <= x < 0.5), "{min: 0, max: 0.1}"),
     "l2": (False, lambda v: _is_number(v, lambda x: x >= 0), "{value: 0}"),
     "optimizer": (False, lambda v: v in OPTIMIZERS, "{values: [adam, rmsprop]}"),
     "batch_norm": (False, lambda v: isinstance(v, bool), "{value: true}"),

@@ -38,7 +38,7 @@ EVERY_MODEL = (
     "l2",
     "reduce_lr_patience",
 )
-BUILT_IN_ONLY = ("optimizer", "batch_norm", "hidden_layers", "hidden_width")
+BUILT_IN_ONLY = ("optimizer", "batch_norm", "hidden_layers", "hidden_width", "translation")
 DIMENSIONS = EVERY_MODEL + BUILT_IN_ONLY
 
 DISTRIBUTIONS = (

@@ -32,6 +32,7 @@ SEARCHED = (
     "reduce_lr_patience",
     "batch_norm",
     "hidden_units",
+    "translation",
 )
 
 
@@ -77,6 +78,8 @@ def suggest_config(trial: Suggester, base: TrainConfig, sweep: SweepConfig) -> T
     values["learning_rate"] = float(draw(learning_rate_name(optimizer)))
     if "batch_norm" in dims:
         values["batch_norm"] = bool(draw("batch_norm"))
+    if "translation" in dims:
+        values["translation"] = float(draw("translation"))
     if "hidden_layers" in dims:
         values["hidden_units"] = hidden_units(int(draw("hidden_layers")), int(draw("hidden_width")))
     own = {entry.name: entry.suggest(trial) for entry in space.own}
@@ -103,6 +106,7 @@ def base_params(base: TrainConfig, sweep: SweepConfig) -> dict[str, Any]:
         "batch_norm": base.batch_norm,
         "hidden_layers": len(units),
         "hidden_width": units[0],
+        "translation": base.translation,
     }
     wanted: dict[str, Any] = {}
     dims = space.dimensions
