@@ -12,6 +12,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from tracking.config.errors import ConfigError
 from tracking.config.train import TrainConfig
+from tracking.model.build import model_params
 from tracking.sweep.config import SweepConfig
 from tracking.sweep.dimensions import space_of
 from tracking.sweep.opening import enqueued_base
@@ -70,7 +71,7 @@ def test_entries_are_drawn_with_optuna_next_to_the_built_in_ones(tmp_path: Path)
     own = {k: trial.params[k] for k in ("filters", "kernel_size", "width", "rate")}
     assert config.user_params == {**own, "pooling": "max", "mine": 1}
     assert json.loads(config.params) == config.user_params
-    assert config.model_params()["kernel_size"] == trial.params["kernel_size"]
+    assert model_params(config)["kernel_size"] == trial.params["kernel_size"]
 
 
 def test_the_base_trial_takes_params_then_default_then_first_choice_or_middle(

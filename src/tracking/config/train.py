@@ -184,11 +184,6 @@ class TrainConfig:
         """``params`` as a dict: the user's own hyperparameters."""
         return user_params(self.params, TrainConfig)
 
-    def model_params(self) -> dict[str, Any]:
-        """What the model function gets: every hyperparameter, built-in and the user's own."""
-        built_in = {k: v for k, v in self.as_params().items() if k != "params"}
-        return {**built_in, **self.user_params}
-
 
 def monitor_mode(monitor: str) -> Literal["min", "max"]:
     """``min`` for losses, ``max`` for accuracies: the metric's own direction."""

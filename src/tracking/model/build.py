@@ -151,7 +151,7 @@ def _called(
     something else or declares another input shape."""
     called = f"{config.model}(params, input_shape={shape}, n_outputs={n_outputs})"
     try:
-        core = function(config.model_params(), shape, n_outputs)
+        core = function(model_params(config), shape, n_outputs)
     except Exception as error:
         raise _refused(config, f"raised {_error(error)} when called as {called}") from error
     if not isinstance(core, keras.Model):
@@ -167,6 +167,12 @@ def _called(
             "build the model's Input from the input_shape argument (keras.Input(input_shape))",
         )
     return core
+
+
+def model_params(config: TrainConfig) -> dict[str, Any]:
+    """What the model function gets: every hyperparameter, built-in and the user's own."""
+    built_in = {k: v for k, v in config.as_params().items() if k != "params"}
+    return {**built_in, **config.user_params}
 
 
 def _check_outputs_shape(config: TrainConfig, model: keras.Model, n_outputs: int) -> None:
