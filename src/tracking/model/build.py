@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from tracking.config.errors import ConfigError
-from tracking.config.model_function import BUILT_IN, load_function
+from tracking.config.model_function import load_function
 from tracking.config.train import TrainConfig
 from tracking.model.scaling import NO_SCALING, Scaling
 
@@ -42,7 +42,7 @@ def mlp(params: Mapping[str, Any], input_shape: Sequence[int], n_outputs: int) -
     layers: list[keras.layers.Layer] = [keras.Input(shape=tuple(input_shape), name="features")]
     translation = float(params.get("translation", 0.0))
     if translation > 0:  # training only: Keras's preprocessing layers pass inputs on at inference
-        layers.append(keras.layers.Reshape(image_shape(input_shape), name="image"))
+        layers.append(keras.layers.Reshape(image_shape(input_shape, translation), name="image"))
         layers.append(
             keras.layers.RandomTranslation(
                 translation, translation, fill_mode="constant", name="random_translation"
@@ -73,15 +73,21 @@ def mlp(params: Mapping[str, Any], input_shape: Sequence[int], n_outputs: int) -
     return keras.Sequential(layers, name="mlp")
 
 
-def image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+def image_shape(input_shape: Sequence[int], translation: float) -> tuple[int, int, int]:
     """One example as height x width x channels: flat pixels of a square image (MNIST's 784:
-    28x28x1), a 2-D image with one channel added, or an image that has its channels."""
+    28x28x1), a 2-D image with one channel added, or an image that has its channels. Else
+    ConfigError naming ``translation``, the parameter that asked for an image."""
     shape = tuple(int(d) for d in input_shape)
     if len(shape) == 1 and math.isqrt(shape[0]) ** 2 == shape[0]:
         return (math.isqrt(shape[0]), math.isqrt(shape[0]), 1)
     if len(shape) in (2, 3):
         return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
-    raise ValueError(f"shifts images, but an example of shape {shape} is not one")
+    raise ConfigError(
+        "translation",
+        translation,
+        f"shifts images, but an example of shape {shape} is not one",
+        "pass -P translation=0",
+    )
 
 
 def build_model(
@@ -109,13 +115,6 @@ def build_model(
     """
     shape = (input_shape,) if isinstance(input_shape, int) else tuple(int(d) for d in input_shape)
     n_outputs = 1 if config.regression else n_classes
-    if config.translation > 0 and config.model == BUILT_IN:
-        try:
-            image_shape(shape)
-        except ValueError as error:
-            raise ConfigError(
-                "translation", config.translation, str(error), "pass -P translation=0"
-            ) from None
     core = _called(config, function or load_function(config.model), shape, n_outputs)
     inputs = keras.Input(shape=shape, name="features")
     x = _scaling(inputs, scaling)
@@ -152,6 +151,8 @@ def _called(
     called = f"{config.model}(params, input_shape={shape}, n_outputs={n_outputs})"
     try:
         core = function(model_params(config), shape, n_outputs)
+    except ConfigError:  # the function refused a parameter by name (the built-in MLP's translation)
+        raise
     except Exception as error:
         raise _refused(config, f"raised {_error(error)} when called as {called}") from error
     if not isinstance(core, keras.Model):
