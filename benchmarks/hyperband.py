@@ -52,7 +52,7 @@ from tracking.config.train import TrainConfig  # noqa: E402
 from tracking.data.datasets import load_dataset  # noqa: E402
 from tracking.model.build import build_model  # noqa: E402
 from tracking.sweep.config import SweepConfig  # noqa: E402
-from tracking.sweep.dimensions import IMAGES  # noqa: E402
+from tracking.sweep.dimensions import space_of  # noqa: E402
 from tracking.sweep.space import direction, hidden_units  # noqa: E402
 
 BUDGETS = ("all", "trials-refit")
@@ -91,9 +91,9 @@ def train_config(base: TrainConfig, hp: Any) -> TrainConfig:
                             space.sgd_learning_rate_max, sampling="log")  # fmt: skip
     layers = hp.Int("hidden_layers", space.hidden_layers_min, space.hidden_layers_max)
     width = hp.Int("hidden_width", space.hidden_width_min, space.hidden_width_max, sampling="log")
-    translation = (  # the sweep's dimension on images (tracking.sweep.dimensions.IMAGES)
+    translation = (  # where the sweep searches it (images)
         hp.Float("translation", space.translation_min, space.translation_max)
-        if base.dataset in IMAGES
+        if "translation" in space_of(base, space).dimensions
         else base.translation
     )
     return dataclasses.replace(
